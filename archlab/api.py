@@ -1,0 +1,33 @@
+"""The public entry points that join the registry to the profiler.
+
+The profiler measures any nn.Module and knows nothing of archlab's models; this is the one place
+where a registered name becomes a model, its spec and its default input.
+"""
+from __future__ import annotations
+
+from torch import nn
+
+from .models import build, get_spec
+from .profile import profile_module
+from .report import Report
+
+
+def profile(model_or_name: str | nn.Module, input_size: tuple[int, int, int] | None = None, *,
+            batch: int = 1, device: str = "cpu", **options) -> Report:
+    """Profile a registered model (by name, variant grammar included) or any nn.Module.
+
+    input_size is (C, H, W); None means the model's default (a plain nn.Module must be given one).
+    Other keyword options go to `archlab.profile.profile_module` (conventions, latency, memory, ...).
+    """
+    if isinstance(model_or_name, str):
+        spec = get_spec(model_or_name)
+        model, name, spec_dict = build(model_or_name), spec.name, spec.to_dict()
+        input_size = tuple(input_size or spec.input_size)
+    elif isinstance(model_or_name, nn.Module):
+        if input_size is None:
+            raise ValueError("a plain nn.Module needs input_size=(C, H, W)")
+        model, name, spec_dict = model_or_name, type(model_or_name).__name__, {}
+    else:
+        raise TypeError(f"profile() takes a model name or an nn.Module, not {type(model_or_name).__name__}")
+    return profile_module(model, input_size, batch=batch, device=device, model_name=name,
+                          spec=spec_dict, **options)
