@@ -7,6 +7,7 @@ each family subclasses it with its own fields and a `build()`. Variants are made
 from __future__ import annotations
 
 import dataclasses
+import difflib
 from dataclasses import dataclass, fields, replace
 
 from torch import nn
@@ -22,6 +23,10 @@ class ModelSpec:
     golden_params: int | None = None  # exact parameter count (head included)
     golden_fvcore: int | None = None  # fvcore FlopCountAnalysis total, batch 1, eval, input_size
     reported: tuple[tuple[str, float], ...] = ()  # authors' published figures, e.g. ("coco_ap", 64.8)
+    # A variant's own statement of where its change lands: module-path patterns (fnmatch; a pattern
+    # also covers everything below the paths it matches). Tests check the variant's module tree
+    # differs from its base's only there.
+    touches: tuple[str, ...] = ()
 
     def build(self) -> nn.Module:  # pragma: no cover - every family overrides it
         raise NotImplementedError(f"{type(self).__name__} does not define build()")
@@ -30,13 +35,16 @@ class ModelSpec:
         """A variant: this spec with `changes` applied, remembering its base and what changed.
 
         Golden and reported numbers belong to the exact published model, so a variant drops them.
+        `touches=(...)` (module-path patterns) may be passed with the changes; it is not inherited.
         """
+        touches = tuple(changes.pop("touches", ()))
         unknown = set(changes) - {f.name for f in fields(self)}
         if unknown:
             raise ValueError(f"{self.name} has no setting {sorted(unknown)}; "
                              f"settings: {', '.join(self.settings())}")
         return replace(self, name=name, base=self.name, change=change, golden_params=None,
-                       golden_fvcore=None, reported=(), **changes)
+                       golden_fvcore=None, reported=(), touches=touches,
+                       **changes)
 
     def settings(self) -> list[str]:
         """The design-choice fields a user may change (everything but identity and golden data)."""
@@ -44,6 +52,80 @@ class ModelSpec:
 
     def to_dict(self) -> dict:
         return {"class": type(self).__name__, **dataclasses.asdict(self)}
+
+    def derive_from(self, text: str) -> "ModelSpec":
+        """A variant from settings text "field=value[,field=value]" (the "@" part of a model name);
+        values parse by the field's current type, see `parse_value`."""
+        changes = parse_settings(self, text)
+        change = "; ".join(f"{k}: {_show(getattr(self, k))} -> {_show(v)}" for k, v in changes.items())
+        return self.derive(f"{self.name}@{text}", change, **changes)
+
+
+def _show(v) -> str:
+    return "-".join(map(str, v)) if isinstance(v, tuple) else str(v)
+
+
+def _split_top(text: str) -> list[str]:
+    """Split on commas outside parentheses/brackets: "a=(1,2),b=3" -> ["a=(1,2)", "b=3"]."""
+    parts, depth, cur = [], 0, ""
+    for ch in text:
+        depth += (ch in "([") - (ch in ")]")
+        if ch == "," and depth == 0:
+            parts.append(cur)
+            cur = ""
+        else:
+            cur += ch
+    return parts + [cur] if cur or parts else []
+
+
+_TRUE, _FALSE = {"true", "yes", "on", "1"}, {"false", "no", "off", "0"}
+
+
+def parse_value(text: str, like=None):
+    """Parse one setting value, guided by the type of `like` (the field's current value).
+
+    bools: true/false/yes/no/on/off/1/0; ints; tuples as 1-1-2-4, 1,1,2,4 or (1,1,2,4);
+    anything else is a string. With no `like`, the first of int, bool, tuple that fits, else str.
+    """
+    t = text.strip()
+    if isinstance(like, bool) or (like is None and t.lower() in _TRUE | _FALSE - {"1", "0"}):
+        if t.lower() not in _TRUE | _FALSE:
+            raise ValueError(f"'{text}' is not a boolean (use true or false)")
+        return t.lower() in _TRUE
+    if isinstance(like, tuple) or (like is None and t[:1] in ("(", "[")):
+        inner = t.strip("()[] ")
+        items = [i for i in inner.replace("-", ",").split(",") if i.strip()]
+        return tuple(parse_value(i, like[0] if like else 0) for i in items)
+    if isinstance(like, int) or (like is None and t.lstrip("-").isdigit()):
+        try:
+            return int(t)
+        except ValueError:
+            raise ValueError(f"'{text}' is not an integer") from None
+    return t
+
+
+def check_settings(spec: ModelSpec, keys) -> None:
+    """Raise ValueError naming the closest setting for any key that is not one of spec.settings()."""
+    allowed = spec.settings()
+    for key in keys:
+        if key not in allowed:
+            close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.0)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            raise ValueError(f"{spec.name} has no setting '{key}'{hint} (settings: {', '.join(allowed)})")
+
+
+def parse_settings(spec: ModelSpec, text: str) -> dict:
+    """"field=value[,field=value]" -> {field: parsed value}; unknown fields raise ValueError."""
+    changes = {}
+    for item in _split_top(text):
+        key, eq, value = (s.strip() for s in item.partition("="))
+        if not eq or not key:
+            raise ValueError(f"setting '{item}' is not field=value (in '{text}')")
+        check_settings(spec, [key])
+        changes[key] = parse_value(value, getattr(spec, key))
+    if not changes:
+        raise ValueError(f"no settings after '@' in '{spec.name}@{text}'")
+    return changes
 
 
 _META = {f.name for f in fields(ModelSpec)} - {"input_size"}

@@ -1,0 +1,7 @@
+"""archlab's models: every named model is a frozen spec in one registry (see archlab.models.zoo for
+the names and the "base@field=value" grammar); `build` turns a name into an nn.Module."""
+from .hrnet import HRNet, HRSpec
+from .spec import ModelSpec
+from .zoo import build, get_spec, list_models, register
+
+__all__ = ["ModelSpec", "HRSpec", "HRNet", "build", "get_spec", "list_models", "register"]

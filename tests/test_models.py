@@ -1,0 +1,177 @@
+"""The registry is the test matrix: every model builds and runs; reference models hit the authors'
+numbers exactly; every variant differs from its base only where it says."""
+import fnmatch
+
+import pytest
+import torch
+from torch import nn
+
+from archlab.models import HRSpec, build, get_spec, list_models, register
+
+REFERENCE = ["hrnet_w32", "hrnet_w48", "lite18", "lite30", "naive_lite18", "wider_naive_lite18",
+             "dite18", "dite30", "sknet50"]
+VARIANTS = [n for n in list_models() if get_spec(n).base]
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """One intra-op thread: on a small shared machine, OpenMP threads spinning against other
+    processes make these tiny forwards 10-100x slower. Restored afterwards."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def params(m: nn.Module) -> int:
+    return sum(p.numel() for p in m.parameters())
+
+
+def small_input(spec) -> torch.Tensor:
+    return torch.randn(1, 3, 128, 96) if isinstance(spec, HRSpec) else torch.randn(1, 3, 64, 64)
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_builds_and_runs(name):
+    torch.manual_seed(0)
+    spec = get_spec(name)
+    model = build(name).eval()
+    with torch.no_grad():
+        out = model(small_input(spec))
+    expected = (1, spec.num_keypoints, 32, 24) if isinstance(spec, HRSpec) else (1, 1000)
+    assert out.shape == expected and torch.isfinite(out).all()
+
+
+def test_registry_holds_every_named_model():
+    for name in REFERENCE + ["dite18_static", "dite18_dw3", "dite18_nodcm", "dite18_crw", "dite18_nogcm",
+                             "dite18_sw", "dite18_litestem", "lite18_cleanfuse", "dite18_cleanfuse",
+                             "lite18_sk", "lite18_spm", "lite18_mpm", "lite18_softgate", "hrnet_w32_sk",
+                             "hrnet_w32_spm"]:
+        assert name in list_models()
+    assert list_models("dite18_*")[:2] == ["dite18_static", "dite18_dw3"]
+
+
+@pytest.mark.parametrize("name", REFERENCE)
+def test_reference_params_exact(name):
+    spec = get_spec(name)
+    assert spec.golden_params is not None and spec.golden_fvcore is not None and spec.reported
+    assert params(build(name)) == spec.golden_params
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", [n for n in REFERENCE if n != "sknet50"])  # sknet50: test_sknet.py
+def test_reference_fvcore_exact(name):
+    from fvcore.nn import FlopCountAnalysis
+    spec = get_spec(name)
+    flops = FlopCountAnalysis(build(name).eval(), torch.randn(1, *spec.input_size))
+    flops.unsupported_ops_warnings(False)
+    flops.uncalled_modules_warnings(False)
+    assert flops.total() == spec.golden_fvcore
+
+
+def _leaf_hook_count(model: nn.Module, x: torch.Tensor) -> int:
+    """The Lite/Dite README rule (architectures.md, last section): leaf modules, last call only."""
+    def count(m, inp, out):
+        x = inp[0]
+        if all(hasattr(m, a) for a in ("in_channels", "out_channels", "kernel_size", "groups")):
+            n = m.kernel_size[0] * m.kernel_size[1] * m.in_channels // m.groups * out[0].numel()
+            return n + (out.numel() if getattr(m, "bias", None) is not None else 0)
+        if isinstance(m, nn.BatchNorm2d):
+            return 2 * x.numel()
+        if isinstance(m, nn.ReLU):
+            return x.numel()
+        if isinstance(m, nn.Upsample):
+            return out.shape[0] * out.shape[2] * out.shape[3]
+        if isinstance(m, nn.AdaptiveAvgPool2d) and out.shape[-2:] == (1, 1):
+            return x.shape[0] * x.shape[1] * (x.shape[2] + 1) * (x.shape[3] + 1)
+        return 0
+    last = {}
+    hooks = [m.register_forward_hook(lambda m, i, o, n=n: last.__setitem__(n, count(m, i, o)))
+             for n, m in model.named_modules() if not list(m.children())]
+    try:
+        with torch.no_grad():
+            model(x)
+    finally:
+        for h in hooks:
+            h.remove()
+    return sum(last.values())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name,published", [("lite18", 205.2), ("naive_lite18", 194.8), ("dite18", 209.8)])
+def test_leaf_structure_gives_published_hook_figures(name, published):
+    """Guards the module structure the profiler's paper-hook convention relies on (shared fusion
+    ReLU, nn.Upsample in fusion, DKA kernels in a leaf with conv geometry, module GAPs)."""
+    spec = get_spec(name)
+    total = _leaf_hook_count(build(name).eval(), torch.randn(1, *spec.input_size))
+    assert round(total / 2 ** 20, 1) == published
+
+
+def _tree(model: nn.Module) -> dict:
+    return {name: (type(m).__name__, m.extra_repr(),
+                   tuple((p, tuple(t.shape)) for p, t in m.named_parameters(recurse=False)))
+            for name, m in model.named_modules()}
+
+
+@pytest.mark.parametrize("name", VARIANTS)
+def test_variant_differs_only_where_it_says(name):
+    spec = get_spec(name)
+    base = get_spec(spec.base)
+    assert base.base is None and spec.change and spec.touches
+    assert spec.golden_params is None and not spec.reported
+    changed = {f for f in spec.settings() if getattr(spec, f) != getattr(base, f)}
+    assert len(changed) == 1, f"{name} changes {changed}, not one choice"
+    a, b = _tree(build(base.name)), _tree(build(name))
+    diff = {p for p in a.keys() | b.keys() if a.get(p) != b.get(p)}
+    assert diff, f"{name} builds the same module tree as {base.name}"
+    stray = sorted(p for p in diff
+                   if not any(fnmatch.fnmatchcase(p, t) or fnmatch.fnmatchcase(p, t + ".*") for t in spec.touches))
+    assert not stray, f"{name} changes modules outside {spec.touches}: {stray[:5]}"
+
+
+def test_overrides_and_grammar():
+    torch.manual_seed(0)
+    assert build("lite18", num_keypoints=16).eval()(torch.randn(1, 3, 128, 96)).shape == (1, 16, 32, 24)
+    spec = get_spec("dite18@context=crw")
+    assert spec.context == "crw" and spec.base == "dite18" and "dcm -> crw" in spec.change
+    lite30 = params(build("lite30"))
+    assert params(build("lite18@num_modules=3-8-3")) == lite30
+    assert params(build("lite18@num_modules=(3,8,3),duplicate_branch0=false")) == lite30
+    assert params(build("dite18@dynamic=false")) == params(build("dite18_static"))
+    assert params(build("dite18", num_kernels=(1, 1, 1, 1), stem_kernels=1)) == params(build("dite18_static"))
+    assert get_spec("lite18@duplicate_branch0=no").duplicate_branch0 is False
+
+
+def test_bad_names():
+    with pytest.raises(ValueError, match="unknown model 'lite81'.*lite18"):
+        get_spec("lite81")
+    with pytest.raises(ValueError, match="did you mean 'context'"):
+        get_spec("dite18@contxt=crw")
+    with pytest.raises(ValueError, match="did you mean 'crw'"):
+        build("dite18@context=crv")
+    with pytest.raises(ValueError, match="not an integer"):
+        get_spec("lite18@num_blocks=two")
+    with pytest.raises(ValueError, match="no setting"):
+        build("lite18", num_keypoint=16)
+    with pytest.raises(ValueError, match="already registered"):
+        register(get_spec("lite18"))
+    with pytest.raises(ValueError, match="one more entry"):
+        get_spec("lite18@channels=40-80-160")
+    with pytest.raises(ValueError, match="block 'basic' has no context"):
+        build("hrnet_w32@context=dcm")
+
+
+@pytest.mark.parametrize("name", ["hrnet_w32", "lite18", "dite18"])
+def test_bad_inputs_fail_before_any_conv(name):
+    model = build(name).eval()
+    ran = []
+    model.stem.register_forward_pre_hook(lambda *a: ran.append(1))
+    with pytest.raises(ValueError, match="divisible by 32"):
+        model(torch.randn(1, 3, 100, 96))
+    with pytest.raises(ValueError, match="divisible by 32"):
+        model(torch.randn(1, 3, 128, 90))
+    with pytest.raises(ValueError, match="3 input channels, got 1"):
+        model(torch.randn(1, 1, 128, 96))
+    with pytest.raises(ValueError, match=r"\(B, 3, H, W\)"):
+        model(torch.randn(3, 128, 96))
+    assert not ran
