@@ -1,4 +1,27 @@
-"""Results, tables, comparisons, plots and report files."""
+"""Results, tables, comparisons, plots and report files.
+
+The result objects load eagerly; tables, comparisons, plots and files load on first use, so
+`import archlab` does not pay for pandas and matplotlib.
+"""
 from .result import ModuleStat, Report, ReportError, load_report
 
-__all__ = ["ModuleStat", "Report", "ReportError", "load_report"]
+_LAZY = {
+    "Comparison": "compare", "load_comparison": "compare",
+    "module_frame": "tables", "module_table": "tables", "self_frame": "tables",
+    "stage_frame": "tables", "top_modules": "tables", "totals_frame": "tables", "render": "tables",
+    "write_report": "files", "write_comparison": "files",
+    "summary_markdown": "summary",
+    "plot_stages": "plots", "plot_top_modules": "plots", "plot_macs_vs_latency": "plots",
+    "plot_deltas": "plots", "plot_cost_scatter": "plots", "plot_drill": "plots",
+    "totals_lines": "tables", "display_frame": "tables", "stage_names": "tables",
+}
+
+__all__ = ["ModuleStat", "Report", "ReportError", "load_report", *_LAZY]
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        from importlib import import_module
+
+        return getattr(import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,218 @@
+"""Comparisons of several reports: what each design choice costs against the model it changes.
+
+A Comparison holds Reports (plus the models that failed to measure) and, for each model, the base
+it is compared against: by default the spec's own `base` (a variant against the model it was
+derived from), or one model for all (`archlab compare models A B C` compares against A).
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from .result import Report, ReportError, load_report
+from .units import is_missing, mib, ms, pct, si
+
+SCHEMA = "archlab.comparison/1"
+
+# metric -> (column in the table, how to read it from a Report)
+METRICS = {
+    "params": lambda r: r.totals.get("params"),
+    "macs": lambda r: r.totals.get("macs", r.totals.get("archlab")),
+    "macs[fvcore]": lambda r: r.totals.get("fvcore"),
+    "macs[paper-hook]": lambda r: r.totals.get("paper-hook"),
+    "macs[paper-conv]": lambda r: r.totals.get("paper-conv"),
+    "latency_ms": lambda r: r.totals.get("latency_ms"),
+    "latency_p10_ms": lambda r: r.totals.get("latency_p10_ms"),
+    "latency_p90_ms": lambda r: r.totals.get("latency_p90_ms"),
+    "peak_bytes": lambda r: r.totals.get("peak_bytes"),
+}
+NOISY_PCT = 50.0  # a p10–p90 spread wider than this share of the median marks a busy machine
+DELTA = ("params", "macs", "macs[paper-hook]", "macs[paper-conv]", "latency_ms", "peak_bytes")
+
+
+class Comparison:
+    """Reports side by side, each with deltas (absolute and %) against its base."""
+
+    def __init__(self, reports, base=None, failures: dict[str, str] | None = None):
+        self.reports: dict[str, Report] = {}
+        for r in (reports.values() if isinstance(reports, dict) else reports):
+            self.reports[r.model] = r
+        self.failures = dict(failures or {})
+        names = list(self.reports) + [n for n in self.failures if n not in self.reports]
+        self.order = names
+        self.bases: dict[str, str | None] = {}
+        for n in names:
+            if isinstance(base, dict):
+                b = base.get(n)
+            elif isinstance(base, str):
+                b = base
+            else:
+                r = self.reports.get(n)
+                b = (r.spec or {}).get("base") if r is not None else None
+            if b is not None and b not in names:
+                if isinstance(base, str):
+                    raise ValueError(f"base {b!r} is not among the compared models ({', '.join(names)})")
+                b = None  # its base was not measured: shown without deltas
+            self.bases[n] = b if b != n else None
+
+    # ---------------------------------------------------------------- facts about the run
+    def settings(self) -> dict:
+        """Input, batch, device and threads shared by the reports ("mixed" when they differ)."""
+        def one(get):
+            vals = {json.dumps(get(r), sort_keys=True) for r in self.reports.values()}
+            return json.loads(vals.pop()) if len(vals) == 1 else "mixed"
+        if not self.reports:
+            return {}
+        return {"input": one(lambda r: r.input.get("shape")), "batch": one(lambda r: r.input.get("batch")),
+                "device": one(lambda r: r.env.get("device")),
+                "device_name": one(lambda r: r.env.get("device_name")),
+                "threads": one(lambda r: r.env.get("threads"))}
+
+    def title(self) -> str:
+        s = self.settings()
+        shape = s.get("input")
+        shape = "x".join(str(v) for v in shape) if isinstance(shape, list) else shape
+        return (f"input {shape}, batch {s.get('batch')}, {s.get('device')}"
+                f" ({s.get('device_name')}), {s.get('threads')} threads")
+
+    def groups(self) -> list[str]:
+        """Display order: each base followed by its variants, in the order given."""
+        out = []
+        for n in self.order:
+            b = self.bases[n]
+            head = b if b is not None else n
+            if head not in out:
+                out.append(head)
+        rows = []
+        for head in out:
+            rows.append(head)
+            rows += [n for n in self.order if self.bases[n] == head and n != head]
+        return rows + [n for n in self.order if n not in rows]
+
+    # ---------------------------------------------------------------- tables
+    def to_frame(self) -> pd.DataFrame:
+        """One row per model: costs, then each DELTA metric against the base, absolute and %."""
+        recs = []
+        for n in self.groups():
+            r = self.reports.get(n)
+            spec = (r.spec if r is not None else {}) or {}
+            rec = {"model": n, "base": self.bases[n], "change": spec.get("change") or "",
+                   "family": spec.get("family")}
+            for k, get in METRICS.items():
+                rec[k] = get(r) if r is not None else None
+            rec["latency_spread_pct"] = _spread(rec)
+            rec["error"] = self.failures.get(n) or _report_error(r)
+            recs.append(rec)
+        df = pd.DataFrame.from_records(recs)
+        idx = {n: i for i, n in enumerate(df["model"])}
+        for k in DELTA:
+            d, dp = [], []
+            for n in df["model"]:
+                b = self.bases[n]
+                v, bv = df.at[idx[n], k], (df.at[idx[b], k] if b is not None else None)
+                if b is None or is_missing(v) or is_missing(bv):
+                    d.append(None)
+                    dp.append(None)
+                else:
+                    d.append(v - bv)
+                    dp.append(100.0 * (v - bv) / bv if bv else math.nan)
+            df[f"d_{k}"] = d
+            df[f"d_{k}_pct"] = dp
+        return df
+
+    def to_markdown(self) -> str:
+        df = self.to_frame()
+        lines = ["| model | base | what changed | params | MACs[archlab] | paper-hook M (2^20) |"
+                 " paper-conv G (2^30) | latency ms (p10–p90) | peak MiB |",
+                 "|---|---|---|---:|---:|---:|---:|---:|---:|"]
+        for _, row in df.iterrows():
+            base, err = _text(row["base"]), _text(row["error"])
+            lat = ms(row["latency_ms"])
+            if not is_missing(row["latency_p10_ms"]):
+                lat += f" ({ms(row['latency_p10_ms'])}–{ms(row['latency_p90_ms'])})"
+            if not is_missing(row["latency_spread_pct"]) and row["latency_spread_pct"] > NOISY_PCT:
+                lat += " ⚠"
+            cells = [f"**{row['model']}**" if base is None else row["model"],
+                     base or "—", (_text(row["change"]) or "—").replace("|", "\\|"),
+                     _cell(row, "params", si), _cell(row, "macs", si),
+                     _cell(row, "macs[paper-hook]", lambda v: f"{v / 2 ** 20:.1f}"),
+                     _cell(row, "macs[paper-conv]", lambda v: f"{v / 2 ** 30:.3f}"),
+                     lat + _delta_text(row, "latency_ms", ms), _cell(row, "peak_bytes", mib)]
+            if err:
+                cells[2] += f" — **failed:** {err}"
+            lines.append("| " + " | ".join(cells) + " |")
+        return "\n".join(lines) + "\n"
+
+    # ---------------------------------------------------------------- files
+    def to_dict(self) -> dict:
+        return {"schema": SCHEMA, "models": self.order, "base": self.bases,
+                "failures": self.failures, "settings": self.settings()}
+
+    def save(self, path: str | Path, report_paths: dict[str, str]) -> Path:
+        """comparison.json: the models, their bases, failures, and where each report lies
+        (relative to the file)."""
+        path = Path(path)
+        data = self.to_dict()
+        data["reports"] = report_paths
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data, indent=1))
+        tmp.replace(path)
+        return path
+
+
+def _spread(rec) -> float | None:
+    """p10–p90 spread of the latency, in % of its median."""
+    med, lo, hi = rec.get("latency_ms"), rec.get("latency_p10_ms"), rec.get("latency_p90_ms")
+    if any(is_missing(v) for v in (med, lo, hi)) or not med:
+        return None
+    return 100.0 * (hi - lo) / med
+
+
+def _text(v) -> str | None:
+    return None if is_missing(v) or v == "" else str(v)
+
+
+def _report_error(r: Report | None) -> str | None:
+    if r is None:
+        return None
+    errs = [n[len("error:"):].strip() for n in r.notes if n.startswith("error:")]
+    return "; ".join(errs) or None
+
+
+def _cell(row, k, fmt) -> str:
+    v = row[k]
+    text = "n/a" if is_missing(v) else fmt(v)
+    return text + _delta_text(row, k, fmt)
+
+
+def _delta_text(row, k, fmt) -> str:
+    d, dp = row.get(f"d_{k}"), row.get(f"d_{k}_pct")
+    if is_missing(d):
+        return ""
+    txt = fmt(abs(d))
+    sign = "-" if d < 0 else "+"
+    return f"<br>{sign}{txt} ({pct(dp, signed=True)})"
+
+
+def load_comparison(path: str | Path) -> Comparison:
+    """Read a comparison folder (or its comparison.json) written by `archlab compare`."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "comparison.json"
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ReportError(f"no comparison at {path}: run `archlab compare` first") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ReportError(f"cannot read {path} as a comparison ({exc})") from None
+    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
+        raise ReportError(f"{path} is not an archlab comparison (schema {SCHEMA!r} expected)")
+    where = data.get("reports", {})
+    listed = data.get("models", [])
+    order = [n for n in listed if n in where] + [n for n in where if n not in listed]
+    reports = [load_report(path.parent / where[n]) for n in order]
+    base = {n: b for n, b in data.get("base", {}).items()}
+    return Comparison(reports, base=base, failures=data.get("failures"))

@@ -1,0 +1,87 @@
+"""Report folders on disk.
+
+reports/NAME/      report.json (the Report, exact), modules.csv (every module, every convention),
+                   summary.md (reads on its own), stages.png, top_modules.png, macs_vs_latency.png
+reports/variants/  table.csv, table.md, comparison.json, deltas.png, cost_scatter.png, and
+                   models/NAME/report.json for every model compared (the resume cache)
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .compare import NOISY_PCT, Comparison
+from .plots import save_comparison_plots, save_model_plots
+from .result import Report
+from .summary import summary_markdown
+from .tables import conventions_of, module_frame
+
+
+def writable_dir(path: str | Path) -> Path:
+    """Create `path` if needed and check it can be written; OSError with one clear line if not."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise OSError(f"--out {path} exists and is not a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OSError(f"cannot create --out {path}: {exc.strerror or exc}") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise OSError(f"cannot write to --out {path}: permission denied")
+    return path
+
+
+def write_report(report: Report, out_dir: str | Path, *, depth: int = 2,
+                 plots: bool = True) -> dict[str, Path]:
+    """Write report.json, modules.csv, summary.md and the plots into `out_dir`."""
+    out = writable_dir(out_dir)
+    paths = {"report.json": report.save(out / "report.json")}
+    frame = module_frame(report, None, conventions=conventions_of(report)).drop(columns=["rel_depth"])
+    frame.to_csv(out / "modules.csv", index=False)
+    paths["modules.csv"] = out / "modules.csv"
+    pngs = save_model_plots(report, out) if plots else {}
+    paths.update(pngs)
+    (out / "summary.md").write_text(summary_markdown(report, list(pngs), depth=depth))
+    paths["summary.md"] = out / "summary.md"
+    return paths
+
+
+def write_comparison(comp: Comparison, out_dir: str | Path, report_paths: dict[str, str | Path],
+                     *, plots: bool = True) -> dict[str, Path]:
+    """Write table.csv, table.md, comparison.json and the comparison plots into `out_dir`.
+
+    report_paths: where each compared model's report.json lies (made relative to out_dir).
+    """
+    out = writable_dir(out_dir)
+    rel = {n: os.path.relpath(p, out) for n, p in report_paths.items() if n in comp.reports}
+    df = comp.to_frame()
+    df.to_csv(out / "table.csv", index=False)
+    paths = {"table.csv": out / "table.csv"}
+    pngs = save_comparison_plots(comp, out) if plots and comp.reports else {}
+    paths.update(pngs)
+    (out / "table.md").write_text(comparison_markdown(comp, list(pngs)))
+    paths["table.md"] = out / "table.md"
+    paths["comparison.json"] = comp.save(out / "comparison.json", rel)
+    return paths
+
+
+def comparison_markdown(comp: Comparison, plots=()) -> str:
+    lines = ["# Comparison", "", f"{len(comp.reports)} models measured: {comp.title()}.", "",
+             "Each row gives the cost, then (second line) its change against the base, absolute and "
+             "in %. MACs [archlab]: every executed op, 1 multiply-add = 1, per batch. paper-hook: the "
+             "Lite-/Dite-HRNet README rule in units of 2^20; paper-conv: the HRNet README rule (conv "
+             "and linear only) in units of 2^30. Latency: whole model, median over timed runs with "
+             "p10–p90 in brackets. Peak memory: peak live tensor storage during a forward pass.", "",
+             comp.to_markdown()]
+    df = comp.to_frame()
+    noisy = df[df["latency_spread_pct"].astype(float) > NOISY_PCT]["model"].tolist()
+    if noisy:
+        lines += ["", f"⚠ Latency of {', '.join(noisy)}: the p10–p90 spread exceeds {NOISY_PCT:.0f}% of "
+                  "the median, so the machine was busy while they ran; compare their latencies with "
+                  "care, or measure again on a quiet machine (`--fresh`)."]
+    failed = {n: e for n, e in comp.failures.items()}
+    if failed:
+        lines += ["", "## Failed", ""] + [f"- **{n}**: {e}" for n, e in failed.items()]
+    for p in plots:
+        lines += ["", f"![{p}]({p})"]
+    return "\n".join(lines).rstrip() + "\n"

@@ -1,0 +1,111 @@
+"""Plots of a comparison: what each design choice changes against its base, and counted MACs
+against measured latency for every model, with the authors' reported accuracy as labels."""
+from __future__ import annotations
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from .compare import Comparison
+from .plotkit import LAT_COLOR, MAC_COLOR, MEM_COLOR, PAR_COLOR, figure, log_axes, palette, place_labels
+from .result import Report
+
+def plot_deltas(comp: Comparison) -> Figure:
+    """For each variant, the % change in params, MACs, latency and peak memory against its base."""
+    df = comp.to_frame()
+    df = df[df["base"].notna() & df["model"].isin(list(comp.reports))].copy()
+    bars = [("d_params_pct", "params", PAR_COLOR), ("d_macs_pct", "MACs [archlab]", MAC_COLOR),
+            ("d_latency_ms_pct", "latency (median)", LAT_COLOR),
+            ("d_peak_bytes_pct", "peak memory", MEM_COLOR)]
+    fig = figure(11, 0.55 * max(len(df), 2) + 2.4)
+    ax = fig.add_subplot()
+    if df.empty:
+        ax.text(0.5, 0.5, "no variant with a measured base", ha="center", va="center",
+                transform=ax.transAxes)
+        ax.set_axis_off()
+        return fig
+    key = "d_latency_ms_pct" if df["d_latency_ms_pct"].notna().any() else "d_macs_pct"
+    df = df.sort_values(key, na_position="first")
+    y = np.arange(len(df))
+    h = 0.8 / len(bars)
+    for i, (col, label, color) in enumerate(bars):
+        vals = df[col].astype(float).to_numpy()
+        pos = y + (len(bars) / 2 - i - 0.5) * h
+        ax.barh(pos, np.nan_to_num(vals), h, color=color, label=label)
+        for p, v in zip(pos, vals):  # the value at the bar's end, so a 0 is seen as 0
+            txt = "n/a" if np.isnan(v) else f"{v:+.1f}%"
+            ax.annotate(txt, (0 if np.isnan(v) else v, p), xytext=(3 if not v < 0 else -3, 0),
+                        textcoords="offset points", ha="left" if not v < 0 else "right",
+                        va="center", fontsize=6, color="#333333")
+    ax.margins(x=0.12)
+    spread = np.abs(df[[c for c, _, _ in bars]].astype(float).to_numpy())
+    symlog = np.nanmax(spread, initial=0) > 300  # one huge change must not flatten the others
+    if symlog:
+        ax.set_xscale("symlog", linthresh=20)
+    ax.axvline(0, color="black", lw=0.8)
+    ax.set_yticks(y, [f"{m}\nvs {b}" for m, b in zip(df["model"], df["base"])], fontsize=8)
+    ax.set_xlabel("change against the base, %  (negative = cheaper)"
+                  + ("; symmetric log scale beyond ±20%" if symlog else ""))
+    ax.grid(axis="x", alpha=0.3)
+    fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncol=4, fontsize=8,
+               frameon=False)
+    by = "latency" if key.startswith("d_lat") else "MACs"
+    ax.set_title(f"What each design choice costs (sorted by {by}"
+                 f" change)\n{comp.title()}", fontsize=10)
+    return fig
+
+
+def plot_cost_scatter(comp: Comparison) -> Figure:
+    """MACs vs measured latency of every model, labelled with the authors' reported COCO AP."""
+    df = comp.to_frame()
+    df = df[df["macs"].notna()]
+    ycol, ylabel = "latency_ms", "latency, ms (median, whole model; bars p10–p90)"
+    if not df["latency_ms"].notna().any():
+        ycol, ylabel = "params", "params (latency not measured)"
+    df = df[df[ycol].notna()]
+    fig = figure(10, 7)
+    ax = fig.add_subplot()
+    families = [f for f in dict.fromkeys(df["family"].fillna("?"))]
+    colors = dict(zip(families, palette(len(families))))
+    for fam in families:
+        sel = df[df["family"].fillna("?") == fam]
+        ref = sel[sel["base"].isna()]
+        var = sel[sel["base"].notna()]
+        if ycol == "latency_ms":
+            err = np.array([(sel[ycol] - sel["latency_p10_ms"]).clip(lower=0).fillna(0),
+                            (sel["latency_p90_ms"] - sel[ycol]).clip(lower=0).fillna(0)])
+            ax.errorbar(sel["macs"], sel[ycol], yerr=err, fmt="none", ecolor=colors[fam], alpha=0.5)
+        ax.scatter(ref["macs"], ref[ycol], s=70, color=colors[fam], label=f"{fam}", zorder=3)
+        ax.scatter(var["macs"], var[ycol], s=40, facecolors="white", edgecolors=colors[fam],
+                   linewidths=1.5, zorder=3, label=f"{fam} variant" if len(var) else None)
+    labels = []
+    for _, row in df.iterrows():
+        rep = comp.reports.get(row["model"])
+        ap = reported_ap(rep) if rep is not None else None
+        txt = row["model"] + (f"\nAP {ap[1]:.1f}{ap[0]} (reported)" if ap else "")
+        labels.append((row["macs"], row[ycol], txt, bool(ap)))
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    log_axes(ax)
+    ax.set_xlabel("MACs [archlab] per batch (log)")
+    ax.set_ylabel(ylabel + " (log)")
+    ax.grid(True, which="both", alpha=0.25)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1), title="filled: reference model\nhollow: variant",
+              title_fontsize=8)
+    ax.set_title("Cost vs cost: counted MACs against measured latency; COCO AP is the authors' "
+                 f"reported figure, not measured\n{comp.title()}", fontsize=10)
+    place_labels(fig, ax, labels)  # last: the layout must be final before text is measured
+    return fig
+
+
+def reported_ap(report: Report):
+    """(' @HxW' or '', AP) of the reported COCO AP at this report's input, else at any input."""
+    rep = dict((k, v) for k, v in ((report.spec or {}).get("reported") or []))
+    shape = report.input.get("shape", [])
+    if len(shape) == 3:
+        here = f"coco_ap_{shape[1]}x{shape[2]}"
+        if here in rep:
+            return "", rep[here]
+    for k, v in rep.items():
+        if k.startswith("coco_ap"):
+            return f" @{k[len('coco_ap_'):]}" if k != "coco_ap" else "", v
+    return None

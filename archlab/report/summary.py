@@ -1,0 +1,209 @@
+"""summary.md: one model's profile as a page a person can read without the tool.
+
+It says what was measured (model, spec, input, environment), what it costs under each counting
+convention and why those disagree, where the time and the MACs go, what was not counted, and how
+the numbers were measured (method and spread), with the plots embedded.
+"""
+from __future__ import annotations
+
+import pandas as pd
+
+from .result import Report
+from .tables import (conventions_of, display_frame, module_frame, render, self_frame, stage_frame,
+                     top_modules, totals_frame)
+from .units import PAPER_UNITS, is_missing, mib, ms, pct, published, si
+
+PLOT_TITLES = {"stages.png": "Cost by stage", "top_modules.png": "Top modules: latency vs MACs",
+               "macs_vs_latency.png": "MACs vs latency per module"}
+
+
+def summary_markdown(report: Report, plots=(), depth: int = 2) -> str:
+    t, env, spec = report.totals, report.env, report.spec or {}
+    shape = "×".join(str(v) for v in report.input.get("shape", []))
+    batch = report.input.get("batch", 1)
+    out = [f"# {report.model}: profile", ""]
+    out += _model_lines(report, spec) + [""]
+    out += [f"Input {shape}, batch {batch}, on {env.get('device')} ({env.get('device_name', '?')}), "
+            f"{env.get('threads', '?')} threads, {env.get('dtype', '?')}, memory format "
+            f"{env.get('memory_format', '?')}.", ""]
+
+    out += ["## Totals", ""]
+    rows = [("parameters", si(t.get("params")) + f" ({_int(t.get('params'))})")]
+    rows.append(("MACs [archlab], per batch", si(t.get("macs")) + f" ({_int(t.get('macs'))})"))
+    rows.append(("FLOPs [archlab] (2 per multiply-add, plus elementwise ops)", si(t.get("flops"))))
+    if not is_missing(t.get("latency_ms")):
+        rows.append(("latency, whole model (median)",
+                     f"{ms(t['latency_ms'])} ms (p10 {ms(t.get('latency_p10_ms'))}, p90 "
+                     f"{ms(t.get('latency_p90_ms'))}, IQR {ms(t.get('latency_iqr_ms'))}, "
+                     f"n = {t.get('latency_n', '?')})"))
+    else:
+        rows.append(("latency", "not measured (--no-latency)"))
+    rows.append(("peak memory", f"{mib(t.get('peak_bytes'))} MiB"))
+    rows.append(("activations produced", f"{mib(t.get('act_bytes'))} MiB"))
+    out += ["| quantity | value |", "|---|---:|"] + [f"| {a} | {b} |" for a, b in rows] + [""]
+
+    out += ["## Operation counts under each convention", "",
+            "The same forward pass, counted by five rules. Published figures use their own "
+            "divisor (2^20 for the Lite-/Dite-HRNet READMEs, 2^30 for HRNet's); per sample.", ""]
+    tf = totals_frame(report)
+    out += ["| convention | count per sample | as published | what it counts |", "|---|---:|---:|---|"]
+    for _, r in tf.iterrows():
+        out.append(f"| {r['convention']} | {_int(r['count_per_sample'])} | {r['published']} "
+                   f"| {r['rule']} |")
+    out += ["", "### Why they differ", "",
+            "Each rule sees a different set of operators. Against archlab's count (every executed "
+            "operator), per sample, with the operator categories (or module types) that carry the "
+            "gap and the operators the rule counts as 0:", ""] + why_they_differ(report) + [""]
+
+    out += ["## Where the cost is", "", "### By stage", ""]
+    sf = stage_frame(report)
+    out += [render(_stage_display(sf), "md")]
+    out += ["### Top modules", "",
+            "Self cost: a module's own operations, its children's subtracted, so the rows add up "
+            "to the model. Latency is the per-module time measured with hooks.", ""]
+    for by, label in (("latency_ms", "by latency"), ("macs", "by MACs [archlab]")):
+        if by == "latency_ms" and is_missing(t.get("latency_ms")):
+            continue
+        tm = top_modules(report, by=by, n=10)
+        out += [f"**{label}**", "", "| module | type | latency ms | latency % | MACs | MACs % |",
+                "|---|---|---:|---:|---:|---:|"]
+        for _, r in tm.iterrows():
+            out.append(f"| `{r['module'] or '(model itself)'}` | {r['type']} | {ms(r['latency_ms'])} | "
+                       f"{pct(r['latency_share_pct'])} | {si(r['macs'])} | {pct(r['macs_share_pct'])} |")
+        out.append("")
+    out += [f"### Module tree (depth {depth})", "",
+            render(display_frame(module_frame(report, depth), report.model), "md"),
+            "All modules at every depth, with every convention's count: `modules.csv`.", ""]
+
+    out += ["## Coverage", ""] + coverage_lines(report) + [""]
+    out += ["## Method", ""] + method_lines(report) + [""]
+    out += ["## Environment", "", "| | |", "|---|---|"]
+    for k in ("device", "device_name", "threads", "dtype", "memory_format", "torch", "archlab",
+              "fvcore", "thop", "python", "platform", "cudnn_benchmark", "tf32", "date"):
+        if k in env:
+            out.append(f"| {k} | {env[k]} |")
+    out.append("")
+    if report.notes:
+        out += ["## Notes", ""] + [f"- {n}" for n in report.notes] + [""]
+    if plots:
+        out += ["## Plots", ""]
+        for p in plots:
+            out += [f"### {PLOT_TITLES.get(p, p)}", "", f"![{PLOT_TITLES.get(p, p)}]({p})", ""]
+    return "\n".join(out).rstrip() + "\n"
+
+
+def _model_lines(report, spec) -> list[str]:
+    if not spec:
+        return [f"A plain `nn.Module` ({report.row('').type}); no archlab spec."]
+    lines = [f"Family **{spec.get('family', '?')}**."]
+    if spec.get("base"):
+        change = spec.get("change") or "(no description)"
+        lines[0] += f" A design-choice variant of `{spec['base']}`: {change}."
+    elif spec.get("change"):
+        lines[0] += f" {spec['change']}"
+    rep = spec.get("reported") or []
+    if rep:
+        lines.append("Reported by the authors (not measured here): "
+                     + ", ".join(f"{k} = {v}" for k, v in rep) + ".")
+    return lines
+
+
+def _stage_display(sf):
+    return pd.DataFrame({"stage": sf["stage"], "type": sf["type"], "params": [si(v) for v in sf["params"]],
+                         "params %": [pct(v) for v in sf["params_share_pct"]],
+                         "MACs[archlab]": [si(v) for v in sf["macs"]],
+                         "MACs %": [pct(v) for v in sf["macs_share_pct"]],
+                         "latency ms": [ms(v) for v in sf["latency_ms"]],
+                         "latency %": [pct(v) for v in sf["latency_ms_share_pct"]]})
+
+
+def why_they_differ(report: Report) -> list[str]:
+    """One bullet per convention: its gap to archlab, the module types that carry the gap, its rule."""
+    convs = [c for c in conventions_of(report) if c != "archlab" and not is_missing(report.totals.get(c))]
+    ref = report.totals.get("archlab", report.totals.get("macs"))
+    if is_missing(ref) or not convs:
+        return ["Only one convention was computed."]
+    sf = self_frame(report, conventions=["archlab"] + convs)
+    if sf["count[archlab]"].isna().all():
+        sf["count[archlab]"] = sf["macs"]
+    batch = report.input.get("batch", 1) or 1
+    lines = []
+    for c in convs:
+        val = report.totals[c]
+        gap = val - ref
+        unit = f", {published(c, val / batch)} in its own unit" if c in PAPER_UNITS else ""
+        line = (f"- **{c}** counts {si(val / batch)} per sample{unit}: "
+                f"{'+' if gap >= 0 else '-'}{si(abs(gap) / batch)} "
+                f"({pct(100 * gap / ref if ref else float('nan'), True)}) against archlab.")
+        cats = (report.coverage or {}).get("categories") or {}
+        if "archlab" in cats and c in cats:  # the profiler's ledger: MACs by operator category
+            keys = list(dict.fromkeys([*cats["archlab"], *cats[c]]))
+            diff = pd.Series({k: cats[c].get(k, 0) - cats["archlab"].get(k, 0) for k in keys}, dtype=float)
+            where = "By operator category"
+        else:  # otherwise: self counts by module type
+            diff = (sf[f"count[{c}]"] - sf["count[archlab]"]).groupby(sf["type"]).sum()
+            where = "By module type"
+        diff = diff[diff.abs() > 0.001 * abs(ref)].sort_values(key=abs, ascending=False).head(4)
+        if len(diff):
+            line += f" {where}: " + ", ".join(
+                f"{k} {'+' if d >= 0 else '-'}{si(abs(d) / batch)}" for k, d in diff.items()) + "."
+        skipped = ((report.coverage or {}).get("skipped") or {}).get(c) or {}
+        if skipped:
+            line += " Counted 0: " + ", ".join(f"{op} ×{n}" for op, n in list(skipped.items())[:6]) + "."
+        lines.append(line)
+    return lines
+
+
+def coverage_lines(report: Report) -> list[str]:
+    cov = report.coverage or {}
+    if not cov:
+        return ["No coverage ledger in this report."]
+    counted, free, unc = cov.get("counted", {}), cov.get("free", {}), cov.get("uncounted", {})
+    lines = [f"Every executed operator lands in one bucket: {len(counted)} counted operator kinds "
+             f"({sum(counted.values())} calls), {len(free)} declared free — views, reshapes, "
+             f"concatenation ({sum(free.values())} calls), {len(unc)} uncounted."]
+    if unc:
+        share = cov.get("uncounted_traffic_share")
+        lines.append(f"Uncounted operators carry {pct(100 * share) if share is not None else 'n/a'} "
+                     "of the tensor traffic; they have no formula, so their cost is missing from "
+                     "the archlab count:")
+        lines += ["", "| operator | calls | traffic share |", "|---|---:|---:|"]
+        for op, d in sorted(unc.items(), key=lambda kv: -(kv[1].get("traffic_share") or 0)):
+            lines.append(f"| `{op}` | {d.get('calls')} | {pct(100 * (d.get('traffic_share') or 0))} |")
+    else:
+        lines.append("Nothing uncounted.")
+    if counted:
+        top = sorted(counted.items(), key=lambda kv: -kv[1])[:12]
+        lines += ["", "Counted operators (calls): " + ", ".join(f"`{k}` {v}" for k, v in top)
+                  + (" …" if len(counted) > 12 else "")]
+    return lines
+
+
+def method_lines(report: Report) -> list[str]:
+    tm = report.timing or {}
+    if not tm or is_missing(report.totals.get("latency_ms")):
+        return ["Latency was not measured. Counts come from one forward pass in inference mode, "
+                "counted at the operator (dispatch) level and attributed to the module running."]
+    per = tm.get("per_module", {}) or {}
+    dev = report.env.get("device", "cpu")
+    timer = "CUDA events, one synchronisation at the end" if str(dev).startswith("cuda") else \
+        "time.perf_counter in forward hooks"
+    lines = [f"- Whole model: {tm.get('warmup', '?')} warm-up runs, then timed runs until "
+             f"{tm.get('iters', '?')} runs or {tm.get('budget_s', '?')} s: n = {tm.get('n', '?')}, "
+             f"median {ms(tm.get('median_ms'))} ms, p10 {ms(tm.get('p10_ms'))}, "
+             f"p90 {ms(tm.get('p90_ms'))}, "
+             f"IQR {ms(tm.get('iqr_ms'))} ms; eval mode, torch.inference_mode.",
+             f"- Per module: inclusive times from {timer}. They include the hooks' own overhead "
+             f"({ms(per.get('hook_overhead_ms'))} ms per forward). The top-level modules sum to "
+             f"{ms(per.get('sum_top_level_ms'))} ms against {ms(per.get('end_to_end_ms'))} ms "
+             f"uninstrumented (residual {ms(per.get('residual_ms'))} ms): read per-module times as "
+             "shares, not as exact costs.",
+             "- Memory: peak of live tensor storage while each module ran (CPU: a dispatch-level "
+             "tracker; GPU: the caching allocator's peak counters) and bytes of activations produced.",
+             "- Counts: one forward pass, counted at the operator (dispatch) level and attributed to "
+             "the innermost module running."]
+    return lines
+
+
+def _int(x) -> str:
+    return "n/a" if is_missing(x) else f"{int(round(x)):,}"

@@ -1,0 +1,281 @@
+"""Tables made from a Report: the module tree by depth, stages, top modules, totals by convention.
+
+Rows in a Report are inclusive (a module's own ops plus its children's). "Self" cost — inclusive
+minus the direct children's — is what ranks modules without counting a parent and its children
+twice; the self costs of all modules add up to the whole model.
+"""
+from __future__ import annotations
+
+import pandas as pd
+
+from .result import Report
+from .units import CONVENTIONS, PAPER_UNITS, is_missing, mib, ms, pct, published, si
+
+COST = ("params", "macs", "flops", "act_bytes", "latency_ms", "peak_bytes")
+
+
+def parent_of(name: str) -> str | None:
+    if name == "":
+        return None
+    return name.rsplit(".", 1)[0] if "." in name else ""
+
+
+def conventions_of(report: Report) -> list[str]:
+    """Conventions computed for this report, in the canonical order."""
+    have = set(report.totals) | {c for r in report.rows for c in r.counts}
+    listed = list(report.env.get("conventions") or [])
+    order = [c for c in CONVENTIONS if c in have or c in listed]
+    return order + [c for c in listed if c not in order]
+
+
+def _within(name: str, root: str) -> bool:
+    return root == "" or name == root or name.startswith(root + ".")
+
+
+def module_frame(report: Report, depth: int | None = None, *, root: str = "",
+                 conventions=()) -> pd.DataFrame:
+    """One row per module under `root` (the whole model by default) down to `depth` levels below it.
+
+    Shares are of the root's inclusive cost. `conventions` adds a raw-count column per convention
+    (`count[fvcore]`, ...). Values stay numeric; `render` formats them.
+    """
+    top = report.row(root)
+    base_depth = top.depth
+    recs = []
+    for r in report.rows:
+        if not _within(r.name, root):
+            continue
+        rel = r.depth - base_depth
+        if depth is not None and rel > depth:
+            continue
+        rec = {"module": r.name, "type": r.type, "depth": r.depth, "rel_depth": rel}
+        rec.update({k: getattr(r, k) for k in COST})
+        rec["macs_share_pct"] = _share(r.macs, top.macs)
+        rec["latency_share_pct"] = _share(r.latency_ms, top.latency_ms)
+        for c in conventions:
+            rec[f"count[{c}]"] = r.counts.get(c)
+        rec["error"] = r.error
+        recs.append(rec)
+    return pd.DataFrame.from_records(recs)
+
+
+def _share(x, total):
+    if is_missing(x) or is_missing(total) or not total:
+        return None
+    return 100.0 * x / total
+
+
+def self_frame(report: Report, conventions=()) -> pd.DataFrame:
+    """Exclusive cost per module: inclusive minus the sum of its direct children (None stays None).
+
+    Latency below zero (timer noise, hook overhead of the children) is clipped to zero.
+    """
+    by_name = {r.name: r for r in report.rows}
+    kids: dict[str, list] = {}
+    for r in report.rows:
+        p = parent_of(r.name)
+        if p is not None and p in by_name:
+            kids.setdefault(p, []).append(r)
+    keys = ["params", "macs", "latency_ms"] + [f"count[{c}]" for c in conventions]
+
+    def value(r, k):
+        return r.counts.get(k[6:-1]) if k.startswith("count[") else getattr(r, k)
+
+    recs = []
+    for r in report.rows:
+        rec = {"module": r.name, "type": r.type, "depth": r.depth,
+               "leaf": r.name not in kids}
+        for k in keys:
+            own = value(r, k)
+            if is_missing(own):
+                rec[k] = None
+                continue
+            below = sum(value(c, k) or 0 for c in kids.get(r.name, []))
+            rec[k] = own - below
+        if rec["latency_ms"] is not None:
+            rec["latency_ms"] = max(rec["latency_ms"], 0.0)
+        recs.append(rec)
+    return pd.DataFrame.from_records(recs)
+
+
+def top_modules(report: Report, by: str = "latency_ms", n: int = 10) -> pd.DataFrame:
+    """The n modules with the largest self cost `by` ('latency_ms' or 'macs'), with both shares.
+
+    A container's self latency is the time spent in its own forward: its functional ops and the
+    Python cost of calling its children (real in eager mode). The root is left out of the latency
+    ranking: its latency is the uninstrumented time, so its "self" part is the timing residual.
+    """
+    df = self_frame(report)
+    if by == "latency_ms":  # the root's "self" time is the timing residual, not a module's cost
+        df = df[df["module"] != ""]
+    df = df[df[by].notna()] if by in df else df.iloc[0:0]
+    df = df[df[by] > 0].sort_values(by, ascending=False).head(n).copy()
+    tot_l = df_total(report, "latency_ms")
+    tot_m = df_total(report, "macs")
+    df["latency_share_pct"] = [_share(v, tot_l) for v in df["latency_ms"]]
+    df["macs_share_pct"] = [_share(v, tot_m) for v in df["macs"]]
+    return df.reset_index(drop=True)
+
+
+def df_total(report: Report, key: str):
+    """Sum of self costs = the root's inclusive value (for per-module latency: the hooked time)."""
+    return getattr(report.row(""), key)
+
+
+CONTAINERS = ("Sequential", "ModuleList", "ModuleDict")
+
+
+def stage_names(report: Report) -> list[str]:
+    """The stages of a model: its top-level modules, with plain containers (a Sequential or
+    ModuleList of stages) opened one level, so HR nets show stem, stages.0, stages.1, ..., head."""
+    kids: dict[str, list] = {}
+    for r in report.rows:
+        p = parent_of(r.name)
+        if p is not None:
+            kids.setdefault(p, []).append(r)
+    names = []
+    for r in kids.get("", []):
+        inner = kids.get(r.name, [])
+        names += [c.name for c in inner] if r.type in CONTAINERS and inner else [r.name]
+    return names
+
+
+def stage_frame(report: Report) -> pd.DataFrame:
+    """The stages (see stage_names), plus what lies outside them when it costs anything: the
+    model's own ops and, for latency, the gap between the uninstrumented whole-model time and the
+    hooked per-stage times."""
+    root = report.row("")
+    recs = []
+    for name in stage_names(report):
+        r = report.row(name)
+        recs.append({"stage": r.name, "type": r.type, "params": r.params, "macs": r.macs,
+                     "latency_ms": r.latency_ms, "act_bytes": r.act_bytes})
+    own = {"stage": "(outside the stages)", "type": root.type}
+    for k in ("params", "macs", "latency_ms"):
+        total = getattr(root, k)
+        own[k] = None if is_missing(total) else total - sum(x[k] or 0 for x in recs)
+    own["act_bytes"] = None  # activation bytes are not additive over stages
+    big = {"params": 0, "macs": 0, "latency_ms": 0.01 * (root.latency_ms or 0)}
+    if any(not is_missing(own[k]) and abs(own[k]) > big[k] for k in big):
+        recs.append(own)
+    df = pd.DataFrame.from_records(recs, columns=["stage", "type", "params", "macs", "latency_ms",
+                                                  "act_bytes"])
+    for k in ("params", "macs", "latency_ms"):
+        df[f"{k}_share_pct"] = [_share(v, getattr(root, k)) for v in df[k]]
+    return df
+
+
+def totals_frame(report: Report) -> pd.DataFrame:
+    """One row per convention computed: raw count, per sample, as published, and its rule."""
+    batch = report.input.get("batch", 1) or 1
+    recs = []
+    for c in conventions_of(report):
+        raw = report.totals.get(c)
+        if c == "archlab" and raw is None:
+            raw = report.totals.get("macs")
+        rule = CONVENTIONS.get(c, (1, "", "user-registered convention"))[2]
+        recs.append({"convention": c, "count": raw,
+                     "count_per_sample": None if is_missing(raw) else raw / batch,
+                     "published": published(c, None if is_missing(raw) else raw / batch),
+                     "rule": rule})
+    return pd.DataFrame.from_records(recs, columns=["convention", "count", "count_per_sample",
+                                                    "published", "rule"])
+
+
+def totals_lines(report: Report) -> list[str]:
+    """A few lines under the table: totals per convention (per sample), latency with its spread."""
+    t, batch = report.totals, report.input.get("batch", 1) or 1
+    shape = "x".join(str(v) for v in report.input.get("shape", []))
+    lines = [f"{report.model}: input {shape}, batch {batch}, {report.env.get('device')}, "
+             f"{report.env.get('threads', '?')} threads; params {si(t.get('params'))}"]
+    counts = [f"{r['convention']} " + (f"{r['published']} ({PAPER_UNITS[r['convention']]})"
+                                       if r["convention"] in PAPER_UNITS else si(r["count_per_sample"]))
+              for _, r in totals_frame(report).iterrows()]
+    lines.append("MACs per sample by convention: " + " | ".join(counts))
+    if is_missing(t.get("latency_ms")):
+        lines.append("latency: not measured")
+    else:
+        lines.append(f"latency (whole model, per batch): median {ms(t['latency_ms'])} ms, p10 "
+                     f"{ms(t.get('latency_p10_ms'))}, p90 {ms(t.get('latency_p90_ms'))}, n = "
+                     f"{t.get('latency_n', '?')}; per-module latencies are hooked, inclusive")
+    lines.append(f"peak memory {mib(t.get('peak_bytes'))} MiB")
+    return lines
+
+
+# ---------------------------------------------------------------- rendering
+
+def display_frame(df: pd.DataFrame, model: str = "", *, indent: str = "  ") -> pd.DataFrame:
+    """Format a module_frame for people: the tree indented, units in the headers."""
+    out = pd.DataFrame()
+    out["module"] = [indent * int(d) + (m.rsplit(".", 1)[-1] if m else (model or "(model)"))
+                     for m, d in zip(df["module"], df["rel_depth"])]
+    out["type"] = df["type"]
+    out["params"] = [si(v) for v in df["params"]]
+    out["MACs[archlab]"] = [si(v) for v in df["macs"]]
+    out["FLOPs[archlab]"] = [si(v) for v in df["flops"]]
+    out["MACs %"] = [pct(v) for v in df["macs_share_pct"]]
+    out["latency ms"] = [ms(v) for v in df["latency_ms"]]
+    out["latency %"] = [pct(v) for v in df["latency_share_pct"]]
+    out["act MiB"] = [mib(v) for v in df["act_bytes"]]
+    out["peak MiB"] = [mib(v) for v in df["peak_bytes"]]
+    for col in df.columns:
+        if col.startswith("count[") and col != "count[archlab]":
+            conv = col[6:-1]
+            div, unit, _ = CONVENTIONS.get(conv, (1, "MACs", ""))
+            if div == 1:
+                out[f"MACs[{conv}]"] = [si(v) for v in df[col]]
+            else:
+                out[f"{conv} {unit}(2^{div.bit_length() - 1})"] = [
+                    "n/a" if is_missing(v) else f"{v / div:.3f}" for v in df[col]]
+    if "error" in df and df["error"].notna().any():
+        out["error"] = df["error"].fillna("")
+    if df["latency_ms"].isna().all():  # profiled without latency: no columns of n/a
+        out = out.drop(columns=["latency ms", "latency %"])
+    return out
+
+
+def render(df: pd.DataFrame, fmt: str = "table", *, right=None) -> str:
+    """A frame as text: 'table' (aligned columns), 'md' (pipe table), 'csv' or 'json'."""
+    if fmt == "csv":
+        return df.to_csv(index=False)
+    if fmt == "json":
+        return df.to_json(orient="records", indent=1)
+    cells = [[str(c) for c in df.columns]] + [["" if is_missing(v) else str(v) for v in row]
+                                              for row in df.itertuples(index=False)]
+    if right is None:  # right-align columns whose cells look numeric
+        right = [i for i in range(len(df.columns))
+                 if all(_numeric_looking(row[i]) for row in cells[1:])]
+    if fmt == "md":
+        def esc(s):
+            return s.replace("|", "\\|")
+        head = "| " + " | ".join(esc(c) for c in cells[0]) + " |"
+        rule = "|" + "|".join("---:" if i in right else "---" for i in range(len(cells[0]))) + "|"
+        body = ["| " + " | ".join(esc(c).replace("  ", "\u00a0\u00a0") for c in row) + " |"
+                for row in cells[1:]]
+        return "\n".join([head, rule] + body) + "\n"
+    if fmt != "table":
+        raise ValueError(f"unknown format {fmt!r}; choose table, md, csv or json")
+    widths = [max(len(row[i]) for row in cells) for i in range(len(cells[0]))]
+    lines = []
+    for n, row in enumerate(cells):
+        parts = [c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths))]
+        lines.append("  ".join(parts).rstrip())
+        if n == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines) + "\n"
+
+
+def _numeric_looking(s: str) -> bool:
+    s = s.strip()
+    if s in ("", "n/a"):
+        return True
+    return s[0] in "+-0123456789."
+
+
+def module_table(report: Report, depth: int | None = 2, fmt: str = "table", *, root: str = "",
+                 conventions=()) -> str:
+    """The per-module table as text in `fmt` (csv/json keep raw numbers and full module names)."""
+    df = module_frame(report, depth, root=root, conventions=conventions)
+    if fmt in ("csv", "json"):
+        return render(df.drop(columns=["rel_depth"]), fmt)
+    return render(display_frame(df, report.model), fmt)

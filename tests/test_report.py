@@ -1,0 +1,350 @@
+"""Report objects, tables, comparisons, files, plots and resume — on reports built by hand, so these
+tests need neither the models nor the profiler and run in a few seconds."""
+from __future__ import annotations
+
+import copy
+import json
+import math
+
+import pandas as pd
+import pytest
+
+from archlab.report import ModuleStat, Report, ReportError, load_report
+from archlab.report import cache
+from archlab.report.compare import Comparison, load_comparison
+from archlab.report.files import write_comparison, write_report, writable_dir
+from archlab.report.plots import (plot_cost_scatter, plot_deltas, plot_macs_vs_latency, plot_stages,
+                                  plot_top_modules, reported_ap)
+from archlab.report.runner import Job, run_jobs
+from archlab.report.summary import summary_markdown
+from archlab.report.tables import (module_frame, module_table, render, self_frame, stage_frame,
+                                   top_modules, totals_frame, totals_lines)
+from archlab.report.units import published, si
+
+CONVS = ("archlab", "fvcore", "thop", "paper-hook", "paper-conv")
+
+
+def make_report(name="toy", scale=1.0, base=None, latency=True, batch=1, reported=()):
+    """A small model by hand: root -> stem(conv, relu), head; the root runs one functional op."""
+    def stat(n, typ, depth, params, macs, lat, fv):
+        m = int(macs * scale)
+        counts = {"archlab": m, "fvcore": int(fv * scale), "thop": int(fv * scale),
+                  "paper-hook": int(0.8 * m), "paper-conv": int(fv * scale)}
+        return ModuleStat(n, typ, depth, int(params * scale), m, 2 * m, 4 * m,
+                          lat * scale if latency else None, 8 * m, counts)
+
+    rows = [stat("", "Toy", 0, 100, 1000, 10.0, 800), stat("stem", "Stem", 1, 40, 600, 6.0, 500),
+            stat("stem.conv", "Conv2d", 2, 40, 500, 4.0, 500), stat("stem.relu", "ReLU", 2, 0, 100, 1.0, 0),
+            stat("head", "Conv2d", 1, 60, 300, 3.0, 300)]
+    root = rows[0]
+    totals = {"params": root.params, "macs": root.macs, "flops": root.flops,
+              "macs_per_sample": root.macs / batch, "flops_per_sample": root.flops / batch,
+              "act_bytes": root.act_bytes, "peak_bytes": root.peak_bytes, **root.counts}
+    timing = {}
+    if latency:
+        totals.update(latency_ms=9.0 * scale, latency_p10_ms=8.5 * scale, latency_p90_ms=9.9 * scale,
+                      latency_iqr_ms=0.4 * scale, latency_n=20)
+        timing = {"warmup": 3, "iters": 20, "budget_s": 1.0, "median_ms": 9.0 * scale,
+                  "p10_ms": 8.5 * scale,
+                  "p90_ms": 9.9 * scale, "iqr_ms": 0.4 * scale, "n": 20,
+                  "per_module": {"hook_overhead_ms": 0.5, "sum_top_level_ms": 9.0, "end_to_end_ms": 9.0,
+                                 "residual_ms": 0.0}}
+    spec = {"class": "ToySpec", "name": name, "family": "toy", "input_size": [3, 64, 48], "base": base,
+            "change": f"{name} changes something" if base else "", "reported": [list(r) for r in reported]}
+    env = {"device": "cpu", "device_name": "test-cpu", "threads": 1, "dtype": "float32",
+           "memory_format": "contiguous_format", "torch": "2.x", "archlab": "0", "fvcore": "0.1.5",
+           "thop": "0.1.1", "python": "3", "platform": "test", "date": "2024-01-01T00:00:00",
+           "cudnn_benchmark": None, "conventions": list(CONVS)}
+    cov = {"counted": {"aten.convolution": 2, "aten.add.Tensor": 1}, "free": {"aten.view": 3},
+           "uncounted": {"aten.weird": {"calls": 1, "traffic_share": 0.01}},
+           "uncounted_traffic_share": 0.01}
+    return Report(model=name, spec=spec, input={"shape": [3, 64, 48], "batch": batch}, env=env, rows=rows,
+                  totals=totals, coverage=cov, timing=timing, notes=["hand-made"])
+
+
+@pytest.fixture
+def report():
+    return make_report(reported=[("coco_ap_64x48", 50.0)])
+
+
+# ---------------------------------------------------------------- round trips
+
+def test_json_round_trip_is_identical(report, tmp_path):
+    text = report.to_json()
+    assert Report.from_json(text).to_json() == text
+    write_report(report, tmp_path / "r", plots=False)
+    assert load_report(tmp_path / "r").to_json() == text
+    assert load_report(tmp_path / "r" / "report.json").to_dict() == report.to_dict()
+
+
+def test_round_trip_keeps_missing_and_nan(tmp_path):
+    r = make_report(latency=False)
+    r.totals["odd"] = math.nan
+    again = Report.from_json(r.to_json())
+    assert again.to_json() == r.to_json()
+    assert again.row("head").latency_ms is None
+
+
+def test_load_report_errors_are_report_errors(tmp_path):
+    with pytest.raises(ReportError, match="no report"):
+        load_report(tmp_path / "missing")
+    (tmp_path / "bad.json").write_text("{not json")
+    with pytest.raises(ReportError, match="cannot read"):
+        load_report(tmp_path / "bad.json")
+    (tmp_path / "other.json").write_text(json.dumps({"schema": "x"}))
+    with pytest.raises(ReportError, match="not an archlab report"):
+        load_report(tmp_path / "other.json")
+
+
+# ---------------------------------------------------------------- tables
+
+def test_module_frame_depth_shares_and_drill(report):
+    df = module_frame(report, 1)
+    assert list(df["module"]) == ["", "stem", "head"]
+    assert df.set_index("module").loc["stem", "macs_share_pct"] == pytest.approx(60.0)
+    sub = module_frame(report, None, root="stem")
+    assert list(sub["module"]) == ["stem", "stem.conv", "stem.relu"]
+    assert sub.set_index("module").loc["stem.conv", "macs_share_pct"] == pytest.approx(500 / 6)
+
+
+def test_self_costs_add_up_to_the_model(report):
+    sf = self_frame(report, conventions=["fvcore"])
+    assert sf["macs"].sum() == report.totals["macs"]
+    assert sf["latency_ms"].sum() == pytest.approx(report.row("").latency_ms)
+    assert sf.set_index("module").loc["", "macs"] == 100  # the root's functional op
+    assert sf["count[fvcore]"].sum() == report.totals["fvcore"]
+
+
+def test_top_modules_rank_by_self_cost(report):
+    top = top_modules(report, "macs", n=2)
+    assert list(top["module"]) == ["stem.conv", "head"]
+    assert top["macs_share_pct"].iloc[0] == pytest.approx(50.0)
+    assert list(top_modules(report, "latency_ms", n=1)["module"]) == ["stem.conv"]
+
+
+def test_stage_frame_lists_top_level_and_own_ops(report):
+    sf = stage_frame(report)
+    assert list(sf["stage"]) == ["stem", "head", "(outside the stages)"]
+    assert sf["macs"].sum() == report.totals["macs"]
+    report.row("stem").type = "Sequential"  # a plain container of stages is opened one level
+    assert list(stage_frame(report)["stage"])[:3] == ["stem.conv", "stem.relu", "head"]
+
+
+def test_render_formats(report):
+    table = module_table(report, 2)
+    lines = table.splitlines()
+    assert lines[0].split()[:3] == ["module", "type", "params"] and set(lines[1]) <= {"-", " "}
+    assert "    conv" in table  # the tree is indented by depth
+    md = module_table(report, 1, "md")
+    assert md.startswith("| module |") and md.count("\n") == 2 + 3
+    csv = pd.read_csv(__import__("io").StringIO(module_table(report, None, "csv")))
+    assert list(csv["macs"]) == [r.macs for r in report.rows]
+    records = json.loads(module_table(report, 1, "json"))
+    assert records[1]["module"] == "stem" and records[1]["params"] == 40
+    with pytest.raises(ValueError, match="unknown format"):
+        render(pd.DataFrame({"a": [1]}), "xml")
+
+
+def test_convention_columns_are_labelled(report):
+    table = module_table(report, 0, conventions=["fvcore", "paper-hook"])
+    assert "MACs[fvcore]" in table and "paper-hook M(2^20)" in table
+    tf = totals_frame(report)
+    assert list(tf["convention"]) == list(CONVS)
+    assert "2^20" in " ".join(totals_lines(report))
+
+
+def test_units():
+    assert si(1_130_769) == "1.13 M" and si(999) == "999" and si(None) == "n/a"
+    assert published("paper-hook", 205.23 * 2 ** 20) == "205.23 M"
+    assert published("paper-conv", 7.08 * 2 ** 30) == "7.08 G"
+    assert published("paper-conv", 0.226 * 2 ** 30) == "0.226 G"
+
+
+# ---------------------------------------------------------------- comparisons
+
+def test_comparison_deltas_against_spec_base():
+    base = make_report("b", reported=[("coco_ap_64x48", 60.0)])
+    v1 = make_report("v1", scale=1.5, base="b")
+    v2 = make_report("v2", scale=0.5, base="b")
+    comp = Comparison([v1, base, v2])
+    df = comp.to_frame().set_index("model")
+    assert list(df.index) == ["b", "v1", "v2"]  # the base first, then its variants
+    assert df.loc["v1", "d_macs"] == 500 and df.loc["v1", "d_macs_pct"] == pytest.approx(50.0)
+    assert df.loc["v2", "d_latency_ms"] == pytest.approx(-4.5)
+    assert df.loc["v2", "d_latency_ms_pct"] == pytest.approx(-50.0)
+    assert df.loc["v2", "d_params_pct"] == pytest.approx(-50.0)
+    assert pd.isna(df.loc["b", "d_macs"])
+    md = comp.to_markdown()
+    assert "+50.0%" in md and "-50.0%" in md and "v1 changes something" in md
+
+
+def test_noisy_latency_is_flagged(tmp_path):
+    calm, busy = make_report("b"), make_report("v", base="b")
+    busy.totals["latency_p90_ms"] = 3 * busy.totals["latency_ms"]  # a busy machine: wide spread
+    comp = Comparison([calm, busy])
+    df = comp.to_frame().set_index("model")
+    assert df.loc["b", "latency_spread_pct"] < 50 < df.loc["v", "latency_spread_pct"]
+    assert comp.to_markdown().count("⚠") == 1
+    write_comparison(comp, tmp_path, {})
+    assert "Latency of v" in (tmp_path / "table.md").read_text()
+
+
+def test_comparison_explicit_base_and_failures():
+    a, b = make_report("a"), make_report("b", scale=2)
+    comp = Comparison([a, b], base="a", failures={"c": "RuntimeError: boom"})
+    df = comp.to_frame().set_index("model")
+    assert df.loc["b", "base"] == "a" and df.loc["b", "d_params_pct"] == pytest.approx(100.0)
+    assert df.loc["c", "error"] == "RuntimeError: boom"
+    assert "failed" in comp.to_markdown()
+    with pytest.raises(ValueError, match="not among"):
+        Comparison([a, b], base="zzz")
+
+
+def test_comparison_files_round_trip(tmp_path):
+    reps = [make_report("b"), make_report("v", scale=2, base="b")]
+    paths = {}
+    for r in reps:
+        paths[r.model] = r.save(tmp_path / "models" / r.model / "report.json")
+    comp = Comparison(reps)
+    written = write_comparison(comp, tmp_path, paths)
+    assert {"table.csv", "table.md", "comparison.json", "deltas.png", "cost_scatter.png"} <= set(written)
+    again = load_comparison(tmp_path)
+    assert again.bases == comp.bases and list(again.reports) == ["b", "v"]
+    pd.testing.assert_frame_equal(again.to_frame(), comp.to_frame())
+    table = pd.read_csv(tmp_path / "table.csv")
+    assert {"model", "base", "change", "params", "macs", "macs[paper-hook]", "macs[paper-conv]",
+            "latency_ms", "latency_p10_ms", "latency_p90_ms", "peak_bytes", "d_macs", "d_macs_pct",
+            "d_latency_ms_pct", "d_peak_bytes_pct"} <= set(table.columns)
+
+
+# ---------------------------------------------------------------- files and plots
+
+def test_write_report_files_and_summary(report, tmp_path):
+    paths = write_report(report, tmp_path / "toy")
+    assert set(paths) == {"report.json", "modules.csv", "summary.md", "stages.png", "top_modules.png",
+                          "macs_vs_latency.png"}
+    for p in paths.values():
+        assert p.stat().st_size > 0
+    md = (tmp_path / "toy" / "summary.md").read_text()
+    for needle in ("# toy", "## Environment", "Why they differ", "paper-hook", "fvcore", "test-cpu",
+                   "![", "stages.png", "aten.weird", "Top modules", "Reported by the authors"):
+        assert needle in md, needle
+    csv = pd.read_csv(tmp_path / "toy" / "modules.csv")
+    assert len(csv) == len(report.rows) and "count[paper-conv]" in csv.columns
+
+
+def test_no_latency_report_writes_and_plots(tmp_path):
+    r = make_report(latency=False)
+    paths = write_report(r, tmp_path / "nl")
+    assert "macs_vs_latency.png" not in paths and "stages.png" in paths
+    assert "not measured" in (tmp_path / "nl" / "summary.md").read_text()
+
+
+def test_plots_say_settings_and_units(report):
+    for make in (plot_stages, plot_top_modules, plot_macs_vs_latency):
+        fig = make(report)
+        text = " ".join([fig._suptitle.get_text() if fig._suptitle else ""]
+                        + [ax.get_title() for ax in fig.axes])
+        assert "input 3x64x48, batch 1, cpu" in text and "1 threads" in text
+        labels = " ".join(ax.get_xlabel() + ax.get_ylabel() for ax in fig.axes)
+        assert "%" in labels or "ms" in labels
+    comp = Comparison([report, make_report("v", scale=2, base="toy")])
+    for make in (plot_deltas, plot_cost_scatter):
+        fig = make(comp)
+        ax = fig.axes[0]
+        assert "input 3x64x48" in ax.get_title()
+    scatter = plot_cost_scatter(comp).axes[0]
+    assert "MACs [archlab]" in scatter.get_xlabel() and "ms" in scatter.get_ylabel()
+    assert any("AP 50.0 (reported)" in t.get_text() for t in scatter.texts)
+    assert reported_ap(report) == ("", 50.0)
+
+
+# ---------------------------------------------------------------- resume
+
+def key_for(name, batch=1):
+    return cache.request_key({"name": name, "t": (1, 2)}, (3, 64, 48), batch, "cpu", 1,
+                             versions={"torch": "x"})
+
+
+def test_cache_lookup_matches_key_and_contents(tmp_path):
+    r = make_report("a")
+    cache.store(tmp_path, r, key_for("a"), latency=True)
+    assert cache.lookup(tmp_path, key_for("a")).to_json() == r.to_json()
+    assert cache.lookup(tmp_path, key_for("a", batch=2)) is None
+    assert cache.lookup(tmp_path, key_for("a"), conventions=["archlab", "fvcore"]) is not None
+    cache.store(tmp_path, make_report("a", latency=False), key_for("a"), latency=False)
+    assert cache.lookup(tmp_path, key_for("a"), latency=True) is None
+    assert cache.lookup(tmp_path, key_for("a"), latency=False) is not None
+    cache.store(tmp_path, r, key_for("a"), latency=True, complete=False)
+    assert cache.lookup(tmp_path, key_for("a")) is None
+    cache.store(tmp_path, r, key_for("a"), latency=True)
+    (tmp_path / "report.json").write_text("garbage")
+    assert cache.lookup(tmp_path, key_for("a")) is None
+
+
+def test_run_jobs_resumes_and_survives_failures(tmp_path):
+    calls = []
+
+    def measure(name, on_stage):
+        calls.append(name)
+        on_stage("counting")
+        if name == "bad":
+            raise RuntimeError("forward failed\nsecond line")
+        return make_report(name)
+
+    jobs = [Job(n, key_for(n), tmp_path / n) for n in ("a", "bad", "c")]
+    res = run_jobs(jobs, measure, progress=False, log=lambda m: None)
+    assert res.measured == ["a", "c"] and list(res.failures) == ["bad"] and not res.ok
+    assert res.failures["bad"] == "RuntimeError: forward failed"
+    calls.clear()
+    res = run_jobs(jobs, measure, progress=False, log=lambda m: None)
+    assert calls == ["bad"] and res.reused == ["a", "c"]  # only what is missing
+    (tmp_path / "c" / "report.json").unlink()
+    calls.clear()
+    res = run_jobs(jobs, measure, progress=False, log=lambda m: None)
+    assert calls == ["bad", "c"] and list(res.reports) == ["a", "c"]
+    calls.clear()
+    run_jobs(jobs, measure, fresh=True, progress=False, log=lambda m: None)
+    assert calls == ["a", "bad", "c"]
+
+
+def test_run_jobs_keeps_finished_work_on_ctrl_c(tmp_path):
+    def measure(name, on_stage):
+        if name == "b":
+            raise KeyboardInterrupt
+        return make_report(name)
+
+    jobs = [Job(n, key_for(n), tmp_path / n) for n in ("a", "b", "c")]
+    res = run_jobs(jobs, measure, progress=False, log=lambda m: None)
+    assert res.interrupted and list(res.reports) == ["a"]
+    assert cache.lookup(tmp_path / "a", key_for("a")) is not None
+
+
+def test_report_with_error_note_is_kept_but_measured_again(tmp_path):
+    def measure(name, on_stage):
+        r = make_report(name)
+        r.notes.append("error: out of memory at batch 64")
+        return r
+
+    job = Job("a", key_for("a"), tmp_path / "a")
+    res = run_jobs([job], measure, progress=False, log=lambda m: None)
+    assert "out of memory" in res.failures["a"] and "a" in res.reports
+    assert (tmp_path / "a" / "report.json").exists()
+    assert cache.lookup(tmp_path / "a", key_for("a")) is None
+
+
+def test_writable_dir_refuses_clearly(tmp_path):
+    f = tmp_path / "file"
+    f.write_text("x")
+    with pytest.raises(OSError, match="not a folder"):
+        writable_dir(f)
+    with pytest.raises(OSError, match="cannot create"):
+        writable_dir(f / "sub")
+
+
+def test_report_dict_not_mutated_by_tables(report):
+    before = copy.deepcopy(report.to_dict())
+    module_table(report, None)
+    summary_markdown(report)
+    Comparison([report]).to_frame()
+    assert report.to_dict() == before
