@@ -1,0 +1,192 @@
+"""Turn what the passes measured into a Report: rows, totals, the op ledger, timing and notes.
+
+Everything stored is JSON-native (dicts, lists, str, int, float, None) so a report read back from
+disk equals the one written. None means "not measured"; 0 means measured and nothing there.
+"""
+from __future__ import annotations
+
+from archlab.report.result import ModuleStat, Report
+
+from . import reconciliation
+from .conventions import module_category
+from .ops import COUNTED, FREE
+
+_MEMORY_NOTE = ("peak_bytes: the most activation memory alive while a module ran, above the level "
+                "at the start of the forward (parameters, buffers and the input excluded); {how}")
+_LATENCY_NOTE = ("latency_ms per module: inclusive time measured through forward hooks ({how}), "
+                 "median of {n} instrumented runs; the model row is the uninstrumented median")
+
+
+def _per_sample(v, batch):
+    if v is None:
+        return None
+    return v // batch if v % batch == 0 else v / batch
+
+
+def build_report(module, table, params, result, run, conventions, environment, *, input_size,
+                 batch, dtype, memory_format, model_name, spec, settings) -> Report:
+    n = len(table)
+    rec = result.get("count")
+    counted = rec is not None
+    # after a failed forward, modules that finished keep their numbers; the interrupted ones
+    # (the failing module and its callers) are not measured
+    done = [counted and (run.forward_ok or (rec.calls[i] > 0 and i not in run.unfinished))
+            for i in range(n)]
+    inc = {}
+    if counted:
+        for key in ("macs", "flops", "paper_conv", "act_bytes", "act_elems", "paper_hook"):
+            values = getattr(rec, key)
+            total = table.inclusive(values)
+            total[0] += values[n]  # ops run outside every module's forward belong to the model
+            inc[key] = total
+    ext = {c: result[c] for c in ("fvcore", "thop") if c in result}
+    tm = result.get("timing", {})
+    whole = _summary(tm.get("whole"))
+    modules_ms = tm.get("modules")
+
+    rows = []
+    for i in range(n):
+        counts = {}
+        if done[i]:
+            own = {"archlab": inc["macs"][i], "paper-hook": inc["paper_hook"][i],
+                   "paper-conv": inc["paper_conv"][i]}
+            counts.update({c: v for c, v in own.items() if c in conventions})
+        for c, e in ext.items():
+            if e.per_module[i] is not None:
+                counts[c] = e.per_module[i]
+        counts = {c: counts[c] for c in conventions if c in counts}
+        if i == 0:
+            lat = whole["median_ms"] if whole else None
+        else:
+            lat = modules_ms[i] if modules_ms is not None else None
+        ok = done[i]
+        peak = rec.peak[i] if (ok and rec.memory is not None) else None
+        rows.append(ModuleStat(
+            name=table.names[i], type=table.types[i], depth=table.depths[i], params=params[i],
+            macs=inc["macs"][i] if ok else None, flops=inc["flops"][i] if ok else None,
+            act_bytes=inc["act_bytes"][i] if ok else None, latency_ms=lat, peak_bytes=peak,
+            counts=counts, error=run.row_errors.get(i)))
+
+    root = rows[0]
+    totals = {"params": params[0], "macs": root.macs, "flops": root.flops,
+              "macs_per_sample": _per_sample(root.macs, batch),
+              "flops_per_sample": _per_sample(root.flops, batch),
+              "act_bytes": root.act_bytes, "activations": inc["act_elems"][0] if done[0] else None,
+              "peak_bytes": root.peak_bytes}
+    for key in ("median_ms", "p10_ms", "p90_ms", "iqr_ms", "n"):
+        name = "latency_ms" if key == "median_ms" else f"latency_{key}"
+        totals[name] = whole[key] if whole else None
+    for c in conventions:
+        if c in root.counts:
+            totals[c] = root.counts[c]
+        elif c in ext:
+            totals[c] = ext[c].total
+
+    coverage = _coverage(rec, table, ext, conventions) if counted else {}
+    if counted and not run.forward_ok:
+        coverage["partial"] = True  # the ledger of the ops that ran before the failure
+    notes = list(run.notes)
+    if counted:
+        notes += _count_notes(rec, table, coverage, ext, complete=run.forward_ok)
+        if rec.memory is not None:
+            how = ("CUDA caching allocator peaks, reset around each module"
+                   if run.device.type == "cuda" else
+                   "CPU: new output storages tracked at the dispatch level until freed")
+            notes.append(_MEMORY_NOTE.format(how=how))
+    timing = dict(settings)
+    if whole:
+        timing.update(whole)
+        timing["method"] = ("CUDA events, synchronised per iteration" if run.device.type == "cuda"
+                            else "time.perf_counter") + ", eval mode, torch.inference_mode"
+    if modules_ms is not None and tm.get("instrumented"):
+        timing["per_module"] = _per_module_timing(rows, table, whole, tm["instrumented"])
+        how = "CUDA events, one sync" if run.device.type == "cuda" else "perf_counter"
+        notes.append(_LATENCY_NOTE.format(how=how, n=len(tm["instrumented"])))
+    spec_dict = spec.to_dict() if hasattr(spec, "to_dict") else dict(spec or {})
+    return Report(
+        model=model_name or type(module).__name__, spec=_jsonable(spec_dict),
+        input={"shape": list(input_size), "batch": batch,
+               "dtype": str(dtype).replace("torch.", ""), "memory_format": memory_format},
+        env=environment, rows=rows, totals=totals, coverage=coverage, timing=timing, notes=notes)
+
+
+def _summary(samples):
+    if not samples:
+        return None
+    from .timing import summarize
+
+    return summarize(samples)
+
+
+def _per_module_timing(rows, table, whole, instrumented) -> dict:
+    from .timing import summarize
+
+    inst = summarize(instrumented)["median_ms"]
+    top = sum(r.latency_ms for r, d in zip(rows, table.depths) if d == 1 and r.latency_ms)
+    e2e = whole["median_ms"] if whole else None
+    return {"method": "inclusive per module, forward hooks; sum over calls in one forward",
+            "n": len(instrumented), "instrumented_ms": inst,
+            "hook_overhead_ms": inst - e2e if e2e is not None else None,
+            "sum_top_level_ms": top, "end_to_end_ms": e2e,
+            "residual_ms": e2e - top if e2e is not None else None}
+
+
+def _coverage(rec, table, ext, conventions) -> dict:
+    total = sum(rec.op_traffic.values()) or 1
+    kinds = {k: (e.kind if k not in rec.formula_errors else -1) for k, e in rec.entries.items()}
+    counted = {k: c for k, c in sorted(rec.op_calls.items()) if kinds[k] == COUNTED}
+    free = {k: c for k, c in sorted(rec.op_calls.items()) if kinds[k] == FREE}
+    unc = {k: {"calls": c, "traffic_share": rec.op_traffic.get(k, 0) / total}
+           for k, c in sorted(rec.op_calls.items()) if kinds[k] not in (COUNTED, FREE)}
+    for k, err in rec.formula_errors.items():
+        unc[k]["error"] = err
+    root = len(table)
+    cats = {"archlab": rec.cat_macs, "paper-conv": rec.cat_paper_conv}
+    cats["paper-hook"] = {(i, module_category(table.modules[i])): v
+                          for i, v in enumerate(rec.paper_hook[:root]) if v}
+    for c, e in ext.items():
+        cats[c] = e.categories
+    cats = {c: {((0 if i == root else i), cat): v for (i, cat), v in d.items()}
+            for c, d in cats.items() if c in conventions or c == "archlab"}
+    whole: dict = {}
+    for c, d in cats.items():
+        w = whole.setdefault(c, {})
+        for (_, cat), v in d.items():
+            w[cat] = w.get(cat, 0) + int(v)
+    return {"counted": counted, "free": free, "uncounted": unc,
+            "uncounted_traffic_share": sum(u["traffic_share"] for u in unc.values()),
+            "traffic_bytes": total,
+            "categories": whole,
+            "by_module": reconciliation.pack(table.names, cats),
+            "skipped": {c: dict(e.skipped) for c, e in ext.items()}}
+
+
+def _count_notes(rec, table, coverage, ext, complete: bool) -> list[str]:
+    notes = []
+    for op, u in coverage["uncounted"].items():
+        why = (f"its formula failed ({u['error']})" if "error" in u else "has no formula") + \
+            "; add one with archlab.profile.register_formula"
+        notes.append(f"uncounted: {op} ({u['calls']} calls, {100 * u['traffic_share']:.2f}% of "
+                     f"tensor traffic) {why}")
+    for i, err in rec.rule_errors.items():
+        notes.append(f"paper-hook: could not read module {table.names[i]!r} ({err}); counted 0")
+    if "fvcore" in ext and ext["fvcore"].skipped:
+        ops_ = ", ".join(f"{k} x{v}" for k, v in sorted(ext["fvcore"].skipped.items()))
+        notes.append(f"fvcore skipped (counted 0): {ops_}")
+    if "thop" in ext and ext["thop"].skipped:
+        types = ", ".join(f"{k} x{v}" for k, v in sorted(ext["thop"].skipped.items()))
+        notes.append(f"thop has no rule for leaf modules (counted 0): {types}")
+    why = reconciliation.explain(coverage["categories"], tolerance=0.0005) if complete else ""
+    if why:
+        notes.append(f"conventions vs archlab MACs: {why}")
+    return notes
+
+
+def _jsonable(obj):
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if obj is None or isinstance(obj, (str, int, float, bool)):
+        return obj
+    return str(obj)

@@ -1,0 +1,186 @@
+"""One forward pass that counts: the archlab convention (every op at the dispatch level), paper-conv
+(its convolutions and linear layers), paper-hook (module hooks, last call per module), activation
+bytes, the op ledger, and CPU or GPU peak memory per module.
+
+The dispatch handler runs for every op, so it is kept lean: one cached table lookup per op,
+per-module accumulators in flat lists indexed by the innermost module on the stack, no per-op
+objects beyond the formula's result.
+"""
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+from torch.utils._python_dispatch import TorchDispatchMode
+
+from . import ops
+from .conventions import paper_hook_rule
+from .hooks import ModuleTable, module_hooks
+
+_CACHE = ops._CACHE
+_entry = ops.entry
+_COUNTED = ops.COUNTED
+
+
+def _nbytes(args) -> int:
+    n = 0
+    for a in args:
+        if isinstance(a, Tensor):
+            n += a.nbytes
+        elif isinstance(a, (list, tuple)):
+            for b in a:
+                if isinstance(b, Tensor):
+                    n += b.nbytes
+    return n
+
+
+class Recorder(TorchDispatchMode):
+    """Attach with `recording(...)`; read the per-module lists afterwards (index = module table
+    index; the extra last slot collects ops run outside every module)."""
+
+    def __init__(self, table: ModuleTable, memory=None):
+        super().__init__()
+        n = len(table) + 1
+        self.table = table
+        self.stack = [n - 1]
+        self.macs = [0] * n
+        self.flops = [0] * n
+        self.paper_conv = [0] * n
+        self.act_bytes = [0] * n
+        self.act_elems = [0] * n
+        self.calls = [0] * n  # forward calls per module
+        self.peak = [None] * n
+        self.paper_hook = [0] * n  # last call only: overwritten on every call
+        self.cat_macs: dict = {}  # (module, category) -> archlab MACs, exclusive
+        self.cat_paper_conv: dict = {}
+        self.op_calls: dict = {}  # ledger key -> calls
+        self.op_traffic: dict = {}  # ledger key -> bytes read + written
+        self.entries: dict = {}  # ledger key -> Entry
+        self.rule_errors: dict = {}  # module index -> error of its paper-hook rule
+        self.formula_errors: dict = {}  # ledger key -> first error of its formula
+        self.memory = memory
+        self.linear = [isinstance(m, nn.Linear) for m in table.modules] + [False]
+        self.rules = [paper_hook_rule(m, leaf) for m, leaf in zip(table.modules, table.leaf)]
+
+    # --- module stack (forward hooks) ---------------------------------------------------------
+    def pre_hook(self, i: int):
+        stack, calls, memory = self.stack, self.calls, self.memory
+
+        def pre(module, args):
+            stack.append(i)
+            calls[i] += 1
+            if memory is not None:
+                memory.enter()
+        return pre
+
+    def post_hook(self, i: int):
+        stack, memory, rule, peak = self.stack, self.memory, self.rules[i], self.peak
+
+        def post(module, args, out):
+            while len(stack) > 1 and stack.pop() != i:  # a child that raised and was caught
+                pass
+            if memory is not None:
+                p = memory.exit()
+                if peak[i] is None or p > peak[i]:
+                    peak[i] = p
+            if rule is not None and args:
+                try:
+                    self.paper_hook[i] = rule(module, args, out)
+                except Exception as exc:  # a module the rule cannot read: say so, count 0
+                    self.rule_errors[i] = f"{type(exc).__name__}: {exc}"
+        return post
+
+    # --- every op ------------------------------------------------------------------------------
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **kwargs) if kwargs else func(*args)
+        e = _CACHE.get(func) or _entry(func)
+        m = self.stack[-1]
+        key = e.key
+        calls = self.op_calls
+        if key in calls:
+            calls[key] += 1
+        else:
+            calls[key] = 1
+            self.entries[key] = e
+        produced = 0
+        if e.new_outputs:
+            produced = self._produced(m, e, args, out)
+        traffic = self.op_traffic
+        traffic[key] = traffic.get(key, 0) + _nbytes(args) + produced
+        if e.kind == _COUNTED:
+            try:
+                macs, flops = e.formula(args, kwargs or {}, out)
+            except Exception as exc:  # a formula that cannot read this call: ledger, not a crash
+                self.formula_errors.setdefault(key, f"{type(exc).__name__}: {exc}")
+                return out
+            self.macs[m] += macs
+            self.flops[m] += flops
+            ck = (m, e.category)
+            self.cat_macs[ck] = self.cat_macs.get(ck, 0) + macs
+            if e.category == "conv" or (e.category == "matmul"
+                                        and (key == "aten.linear" or self.linear[m])):
+                self.paper_conv[m] += macs
+                self.cat_paper_conv[ck] = self.cat_paper_conv.get(ck, 0) + macs
+        return out
+
+    def _produced(self, m, e, args, out) -> int:
+        """Bytes of new storage the op made (reported to the memory tracker)."""
+        total = 0
+        outs = (out,) if isinstance(out, Tensor) else out if isinstance(out, (tuple, list)) else ()
+        for t in outs:
+            if not isinstance(t, Tensor):
+                continue
+            if e.maybe_copy and args and isinstance(args[0], Tensor) and \
+                    t.untyped_storage().data_ptr() == args[0].untyped_storage().data_ptr():
+                continue  # returned a view after all
+            nb = t.nbytes
+            total += nb
+            self.act_elems[m] += t.numel()
+            if self.memory is not None and nb and t.device.type == "cpu":
+                self.memory.alloc(t.untyped_storage(), nb)
+        self.act_bytes[m] += total
+        return total
+
+
+class _Warm(TorchDispatchMode):
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        return func(*args, **(kwargs or {}))
+
+
+_warmed = []
+
+
+def _warm_up() -> None:
+    """torch imports and builds its dispatch-mode machinery on first use; when that happens inside
+    the measured forward (GC paused), the import's caught exceptions keep frames, and the tensors
+    in them, alive: the first profile of a process would report a higher peak. Do it up front."""
+    if not _warmed:
+        with _Warm():
+            torch.ones(1) + 1
+        _warmed.append(True)
+
+
+class recording:
+    """Context manager: hooks on every module + the dispatch mode; both removed on exit."""
+
+    def __init__(self, table: ModuleTable, memory=None):
+        _warm_up()
+        self.recorder = Recorder(table, memory)
+        self._hooks = module_hooks(table, self.recorder.pre_hook, self.recorder.post_hook)
+
+    def __enter__(self) -> Recorder:
+        self._hooks.__enter__()
+        try:
+            self.recorder.__enter__()
+        except BaseException:
+            self._hooks.__exit__(None, None, None)
+            raise
+        return self.recorder
+
+    def __exit__(self, *exc):
+        try:
+            self.recorder.__exit__(*exc)
+        finally:
+            self._hooks.__exit__(*exc)
+            if self.recorder.memory is not None:
+                self.recorder.memory.close()
+        return False

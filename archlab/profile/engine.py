@@ -1,0 +1,238 @@
+"""profile_module: every number of a Report, measured on any nn.Module, each attributed to the
+module that produced it; sweep: many inputs and batches as one table.
+
+Passes, in order, each allowed to fail on its own (the failure becomes a note and the row error of
+the module it happened in; what was measured is kept):
+1. count: archlab + paper-hook + paper-conv, activation bytes, the op ledger and peak memory per
+   module, all in ONE forward pass (counting.py);
+2. fvcore, thop (external.py) when asked for;
+3. latency: whole model uninstrumented, then per module through hooks (timing.py).
+The model is evaluated in eval mode under torch.inference_mode and given back as it was found:
+hooks removed, training flags, device, memory format and thread count restored.
+"""
+from __future__ import annotations
+
+import time
+from contextlib import ExitStack, contextmanager
+
+import torch
+from torch import nn
+
+from archlab.report.result import Report
+
+from . import env as _env
+from . import external, timing
+from .assemble import build_report
+from .conventions import DEFAULT_CONVENTIONS, check_conventions
+from .counting import recording
+from .hooks import ModuleTable, evaluating
+from .memory import CudaPeaks, LiveBytes
+
+WARMUP, ITERS, BUDGET_S = 3, 30, 3.0  # whole model: dite18 on 2 CPU cores stays well under 60 s
+MODULE_ITERS = 5  # per-module pass: inclusive times are medians over this many instrumented runs
+
+
+def _check(module, input_size, batch, memory_format, warmup, iters, budget_s):
+    if not isinstance(module, nn.Module):
+        raise ValueError(f"expected a torch.nn.Module, got {type(module).__name__}")
+    if (not isinstance(input_size, (tuple, list)) or not input_size
+            or not all(isinstance(s, int) and s > 0 for s in input_size)):
+        raise ValueError(f"input_size must be a tuple of positive ints like (3, 256, 192), "
+                         f"got {input_size!r}")
+    if not isinstance(batch, int) or batch < 1:
+        raise ValueError(f"batch must be a positive int, got {batch!r}")
+    if memory_format not in ("contiguous", "channels_last"):
+        raise ValueError(f"memory_format must be 'contiguous' or 'channels_last', "
+                         f"got {memory_format!r}")
+    if memory_format == "channels_last" and len(input_size) != 3:
+        raise ValueError("memory_format='channels_last' needs a (C, H, W) input_size")
+    if not (isinstance(warmup, int) and warmup >= 0 and isinstance(iters, int) and iters >= 1
+            and budget_s > 0):
+        raise ValueError(f"need warmup >= 0, iters >= 1, budget_s > 0; got {warmup}, {iters}, "
+                         f"{budget_s}")
+
+
+@contextmanager
+def _placed(module: nn.Module, device: torch.device, memory_format: str):
+    """The model on `device` (and in channels_last) for the run, then put back where it was."""
+    first = next(iter(module.parameters()), None)
+    if first is None:
+        first = next(iter(module.buffers()), None)
+    home = first.device if first is not None else device
+    moved = home != device
+    cl = memory_format == "channels_last"
+    try:
+        if moved:
+            module.to(device)
+        if cl:
+            module.to(memory_format=torch.channels_last)
+        yield
+    finally:
+        if cl:
+            module.to(memory_format=torch.contiguous_format)
+        if moved:
+            module.to(home)
+
+
+def _is_oom(exc: BaseException) -> bool:
+    if isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError":
+        return True
+    msg = str(exc).lower()
+    return "out of memory" in msg or "can't allocate memory" in msg
+
+
+class _Run:
+    """What one profile gathers while its passes run."""
+
+    def __init__(self, table: ModuleTable, batch: int, device: torch.device):
+        self.table, self.batch, self.device = table, batch, device
+        self.notes: list[str] = []
+        self.row_errors: dict[int, str] = {}
+        self.forward_ok = True
+        self.unfinished: set[int] = set()
+
+    def fail(self, phase: str, exc: BaseException, module_index: int | None = None) -> None:
+        oom = _is_oom(exc)
+        what = "out of memory" if oom else f"{type(exc).__name__}"
+        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        where = ""
+        if module_index is not None and 0 <= module_index < len(self.table):
+            name = self.table.names[module_index] or "<model>"
+            where = f" in module {name!r} ({self.table.types[module_index]})"
+            self.row_errors[module_index] = f"{phase}: {what}: {msg}"
+        self.row_errors.setdefault(0, f"{phase}: {what}{where}: {msg}")
+        self.notes.append(f"error: {phase} failed at batch {self.batch}{where}: {what}: {msg}")
+        if oom and self.device.type == "cuda":
+            torch.cuda.empty_cache()
+
+
+def profile_module(module: nn.Module, input_size, *, batch: int = 1, device="cpu",
+                   conventions=DEFAULT_CONVENTIONS, latency: bool = True, memory: bool = True,
+                   per_module: bool = True, threads: int | None = None, warmup: int = WARMUP,
+                   iters: int = ITERS, budget_s: float = BUDGET_S, module_iters: int = MODULE_ITERS,
+                   memory_format: str = "contiguous", model_name: str | None = None, spec=None,
+                   progress=None, seed: int = 0) -> Report:
+    """Profile any nn.Module on a random input of shape (batch, *input_size). See module doc."""
+    _check(module, input_size, batch, memory_format, warmup, iters, budget_s)
+    conventions = check_conventions(conventions)
+    dev = _env.check_device(device)
+    say = progress if callable(progress) else (lambda msg: None)
+    t_start = time.perf_counter()
+    result: dict = {}
+    with ExitStack() as stack:
+        stack.enter_context(_env.gc_paused())
+        table = ModuleTable(module)
+        run = _Run(table, batch, dev)
+        params = table.params()
+        n_threads = stack.enter_context(_env.threads(threads))
+        stack.enter_context(evaluating(module))
+        try:
+            stack.enter_context(_placed(module, dev, memory_format))
+        except Exception as exc:  # e.g. out of memory moving the weights
+            run.fail("moving the model", exc)
+            run.forward_ok = False
+        dtype = next((p.dtype for p in module.parameters() if p.is_floating_point()),
+                     torch.get_default_dtype())
+        x = None
+        try:
+            gen = torch.Generator().manual_seed(seed)  # the same input on every run
+            x = torch.randn(batch, *input_size, generator=gen, dtype=dtype).to(dev)
+            if memory_format == "channels_last":
+                x = x.contiguous(memory_format=torch.channels_last)
+        except Exception as exc:  # out of memory for a large batch, say
+            run.fail("creating the input", exc)
+            run.forward_ok = False
+        if run.forward_ok:
+            say("counting (archlab, paper-hook, paper-conv, memory)")
+            result["count"] = _count_pass(module, x, table, run, memory)
+        for name, fn in (("fvcore", external.run_fvcore), ("thop", external.run_thop)):
+            if name in conventions and run.forward_ok:
+                say(f"counting ({name})")
+                try:
+                    result[name] = fn(module, x, table)
+                except Exception as exc:
+                    run.fail(name, exc)
+        if latency and run.forward_ok:
+            say("timing the whole model")
+            result["timing"] = _latency(module, x, table, run, warmup, iters, budget_s,
+                                        per_module, module_iters, say)
+        environment = _env.environment(dev, threads=n_threads, dtype=dtype,
+                                       memory_format=memory_format, conventions=conventions)
+    report = build_report(module, table, params, result, run, conventions, environment,
+                          input_size=input_size, batch=batch, dtype=dtype,
+                          memory_format=memory_format, model_name=model_name, spec=spec,
+                          settings={"warmup": warmup, "iters": iters, "budget_s": budget_s,
+                                    "module_iters": module_iters})
+    report.timing["profile_s"] = time.perf_counter() - t_start
+    return report
+
+
+def _count_pass(module, x, table, run, memory):
+    tracker = None
+    if memory:
+        tracker = CudaPeaks(run.device) if run.device.type == "cuda" else LiveBytes()
+    rec = None
+    try:
+        with _env.gc_paused(), torch.inference_mode(), recording(table, tracker) as rec:
+            module(x)
+    except Exception as exc:
+        failing = rec.stack[-1] if rec is not None and len(rec.stack) > 1 else None
+        if rec is not None:
+            run.unfinished = set(rec.stack[1:])  # modules whose forward the failure interrupted
+        run.fail("forward", exc, failing)
+        run.forward_ok = False
+    return rec
+
+
+def _latency(module, x, table, run, warmup, iters, budget_s, per_module, module_iters, say):
+    out: dict = {}
+
+    def forward():
+        module(x)
+    try:
+        with _env.gc_paused(), torch.inference_mode():
+            out["whole"] = timing.time_forward(forward, run.device, warmup=warmup, iters=iters,
+                                               budget_s=budget_s)
+            if per_module:
+                say("timing each module")
+                out["modules"], out["instrumented"] = timing.time_modules(
+                    forward, table, run.device, iters=module_iters, budget_s=budget_s)
+    except Exception as exc:
+        run.fail("latency", exc)
+    return out
+
+
+def sweep(module: nn.Module, input_sizes, batches, **kw):
+    """Profile every (input size, batch) pair; one pandas table, one row per pair.
+
+    Defaults favour speed: conventions=('archlab',) and no per-module timing, unless given.
+    A pair that fails (out of memory at a batch, say) keeps its row with the error.
+    """
+    import pandas as pd
+
+    if isinstance(input_sizes, tuple) and input_sizes and isinstance(input_sizes[0], int):
+        input_sizes = [input_sizes]
+    if isinstance(batches, int):
+        batches = [batches]
+    kw.setdefault("conventions", ("archlab",))
+    kw.setdefault("per_module", False)
+    rows = []
+    for size in input_sizes:
+        for b in batches:
+            rep = profile_module(module, tuple(size), batch=b, **kw)
+            t = rep.totals
+            lat = t.get("latency_ms")
+            errors = [n[len("error: "):] for n in rep.notes if n.startswith("error: ")]
+            rows.append({
+                "model": rep.model, "input": "x".join(map(str, size)), "batch": b,
+                "params": t.get("params"), "macs": t.get("macs"), "flops": t.get("flops"),
+                "macs_per_sample": t.get("macs_per_sample"), "act_bytes": t.get("act_bytes"),
+                "peak_bytes": t.get("peak_bytes"), "latency_ms": lat,
+                "latency_p10_ms": t.get("latency_p10_ms"),
+                "latency_p90_ms": t.get("latency_p90_ms"), "latency_n": t.get("latency_n"),
+                "latency_ms_per_sample": lat / b if lat is not None else None,
+                "samples_per_s": 1e3 * b / lat if lat else None,
+                "device": rep.env.get("device"), "threads": rep.env.get("threads"),
+                "error": "; ".join(errors) or None,
+            })
+    return pd.DataFrame.from_records(rows)

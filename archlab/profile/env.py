@@ -1,0 +1,101 @@
+"""The environment a measurement was taken in, the device check made before anything runs, and
+the thread count set for the run and restored after."""
+from __future__ import annotations
+
+import datetime
+import gc
+import platform
+from contextlib import contextmanager
+from importlib import metadata
+
+import torch
+
+
+def check_device(device) -> torch.device:
+    """A usable torch.device, or one clear line: ValueError for a bad name, RuntimeError for a
+    CUDA device this machine does not have."""
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"unknown device {device!r}; use 'cpu' or 'cuda[:N]'") from None
+    if dev.type not in ("cpu", "cuda"):
+        raise ValueError(f"device {device!r} is not supported; use 'cpu' or 'cuda[:N]'")
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise RuntimeError(f"device {device!r} requested but no CUDA GPU is available here "
+                               "(torch.cuda.is_available() is False); use device='cpu'")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise RuntimeError(f"device {device!r} requested but only "
+                               f"{torch.cuda.device_count()} CUDA device(s) exist")
+        if dev.index is None:
+            dev = torch.device("cuda", torch.cuda.current_device())
+    return dev
+
+
+@contextmanager
+def threads(n: int | None):
+    """torch's intra-op thread count set to n (None keeps it) and restored afterwards."""
+    before = torch.get_num_threads()
+    if n is not None:
+        if not isinstance(n, int) or n < 1:
+            raise ValueError(f"threads must be a positive int, got {n!r}")
+        torch.set_num_threads(n)
+    try:
+        yield torch.get_num_threads()
+    finally:
+        torch.set_num_threads(before)
+
+
+@contextmanager
+def gc_paused():
+    """Python's cyclic GC off for a measured pass, as timeit does: a full collection over a large
+    model's objects costs tens of milliseconds and would land on whichever op triggered it."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
+def _version(pkg: str) -> str | None:
+    try:
+        return metadata.version(pkg)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def environment(device: torch.device, *, threads: int, dtype: torch.dtype, memory_format: str,
+                conventions) -> dict:
+    cuda = device.type == "cuda"
+    return {
+        "device": str(device),
+        "device_name": torch.cuda.get_device_name(device) if cuda else _cpu_name(),
+        "threads": threads,
+        "dtype": str(dtype).replace("torch.", ""),
+        "memory_format": memory_format,
+        "torch": torch.__version__,
+        "archlab": _version("archlab") or "0.1.0+local",
+        "fvcore": _version("fvcore"),
+        "thop": _version("thop"),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "cudnn_benchmark": bool(torch.backends.cudnn.benchmark),
+        "tf32": ({"matmul": bool(torch.backends.cuda.matmul.allow_tf32),
+                  "cudnn": bool(torch.backends.cudnn.allow_tf32)} if cuda else None),
+        "cuda": torch.version.cuda if cuda else None,
+        "conventions": list(conventions),
+    }

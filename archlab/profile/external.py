@@ -1,0 +1,121 @@
+"""The fvcore and thop conventions, run through the tools themselves so their numbers are theirs.
+
+fvcore traces the model with torch.jit (its own hooks, removed by fvcore); its warnings are
+silenced and what it skipped is returned instead. thop adds buffers and hooks to the model and
+resets the training flag of the whole tree, so it runs on a deep copy and the model stays untouched.
+Both report one multiply-add as one.
+"""
+from __future__ import annotations
+
+import copy
+import logging
+import sys
+import warnings
+from contextlib import contextmanager, redirect_stdout
+from dataclasses import dataclass, field
+from io import StringIO
+
+import torch
+from torch import nn
+
+from .conventions import module_category
+from .hooks import ModuleTable
+
+_FVCORE_CATEGORY = {
+    "conv": "conv", "addmm": "matmul", "bmm": "matmul", "einsum": "matmul", "matmul": "matmul",
+    "mm": "matmul", "linear": "matmul", "batch_norm": "norm", "group_norm": "norm",
+    "layer_norm": "norm", "instance_norm": "norm", "upsample_nearest2d": "upsample",
+    "upsample_bilinear2d": "upsample", "adaptive_avg_pool2d": "pool", "grid_sampler": "upsample",
+}
+
+
+@dataclass
+class External:
+    """One external tool's result: per-module inclusive counts (by our module names), the total,
+    the ops it skipped (op -> calls), and exclusive counts per (module index, category)."""
+
+    per_module: list
+    total: int
+    skipped: dict = field(default_factory=dict)
+    categories: dict = field(default_factory=dict)
+
+
+@contextmanager
+def _quiet():
+    """The tools log and print: keep the profile's output clean."""
+    loggers = [logging.getLogger(n) for n in ("fvcore", "fvcore.nn.jit_analysis", "thop")]
+    levels = [lg.level for lg in loggers]
+    try:
+        for lg in loggers:
+            lg.setLevel(logging.ERROR)
+        with warnings.catch_warnings(), redirect_stdout(StringIO()):
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        for lg, lv in zip(loggers, levels):
+            lg.setLevel(lv)
+
+
+def _exclusive_by_category(table: ModuleTable, inclusive: dict) -> dict:
+    """{name: Counter(op)} inclusive -> {(index, category): count} exclusive."""
+    kids: dict[int, list[int]] = {}
+    for j, p in enumerate(table.parents):
+        kids.setdefault(p, []).append(j)
+    cats: dict = {}
+    for i, name in enumerate(table.names):
+        own = dict(inclusive.get(name, {}))
+        for j in kids.get(i, ()):
+            for op, v in inclusive.get(table.names[j], {}).items():
+                own[op] = own.get(op, 0) - v
+        for op, v in own.items():
+            if v:
+                key = (i, _FVCORE_CATEGORY.get(op, "other"))
+                cats[key] = cats.get(key, 0) + v
+    return cats
+
+
+def run_fvcore(model: nn.Module, x: torch.Tensor, table: ModuleTable) -> External:
+    with _quiet(), torch.no_grad():
+        from fvcore.nn import FlopCountAnalysis
+
+        fca = FlopCountAnalysis(model, (x,))
+        fca.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
+        fca.tracer_warnings("none")
+        by_module = fca.by_module()
+        by_op = fca.by_module_and_operator()
+        skipped = dict(fca.unsupported_ops())
+    per_module = [int(by_module[n]) if n in by_module else None for n in table.names]
+    return External(per_module, int(fca.total()), skipped, _exclusive_by_category(table, by_op))
+
+
+def run_thop(model: nn.Module, x: torch.Tensor, table: ModuleTable) -> External:
+    clone = copy.deepcopy(model)  # thop leaves buffers and flips training flags: not on ours
+    with _quiet(), torch.no_grad():
+        from thop import profile as thop_profile
+
+        total, _, tree = thop_profile(clone, inputs=(x,), verbose=False, ret_layer_info=True)
+    flat: dict[str, float] = {"": float(total)}
+    children: dict[str, float] = {}
+
+    def walk(prefix, node):
+        for name, (ops_, _params, sub) in node.items():
+            full = f"{prefix}.{name}" if prefix else name
+            flat[full] = float(ops_)
+            children[prefix] = children.get(prefix, 0.0) + float(ops_)
+            walk(full, sub)
+    walk("", tree)
+    per_module = [int(round(flat[n])) if n in flat else None for n in table.names]
+    cats: dict = {}
+    for i, n in enumerate(table.names):
+        own = int(round(flat.get(n, 0.0) - children.get(n, 0.0)))
+        if own:
+            key = (i, module_category(table.modules[i]))
+            cats[key] = cats.get(key, 0) + own
+    register_hooks = sys.modules["thop.profile"].register_hooks
+
+    # leaf modules thop has no rule for count 0 without a word (Sigmoid, custom convs): list them
+    blind: dict[str, int] = {}
+    for m, leaf in zip(table.modules, table.leaf):
+        if leaf and type(m) not in register_hooks and not isinstance(m, nn.Identity):
+            blind[type(m).__name__] = blind.get(type(m).__name__, 0) + 1
+    return External(per_module, int(round(total)), blind, cats)

@@ -1,0 +1,63 @@
+"""Speed of the profiler itself (pytest-benchmark; not run by the test suite).
+
+    python -m pytest benchmarks -o addopts="" --benchmark-only
+
+Targets (issue 3): archlab's own counting of dite18 (archlab + paper-hook + paper-conv, ONE
+forward pass) <= 5 forward passes; a full CPU profile with default settings < 60 s. fvcore and
+thop are timed beside them. benchmarks/speed.py prints the ratios from a single run.
+"""
+import pytest
+import torch
+
+import archlab.models as models
+from archlab.profile import profile_module
+from archlab.profile.external import run_fvcore, run_thop
+from archlab.profile.hooks import ModuleTable
+
+OWN = ("archlab", "paper-hook", "paper-conv")
+SIZE = (3, 256, 192)
+
+
+@pytest.fixture(scope="module")
+def dite18():
+    model = models.build("dite18").eval()
+    profile_module(model, SIZE, conventions=OWN, latency=False, memory=False)  # first-use cost
+    return model
+
+
+@pytest.fixture(scope="module")
+def x():
+    return torch.randn(1, *SIZE)
+
+
+def test_forward(benchmark, dite18, x):
+    def forward():
+        with torch.inference_mode():
+            dite18(x)
+    benchmark.pedantic(forward, rounds=7, warmup_rounds=1)
+
+
+def test_count_own_conventions_one_pass(benchmark, dite18):
+    benchmark.pedantic(profile_module, args=(dite18, SIZE),
+                       kwargs=dict(conventions=OWN, latency=False, memory=False),
+                       rounds=7, warmup_rounds=1)
+
+
+def test_count_with_memory(benchmark, dite18):
+    benchmark.pedantic(profile_module, args=(dite18, SIZE),
+                       kwargs=dict(conventions=OWN, latency=False, memory=True), rounds=5)
+
+
+def test_fvcore(benchmark, dite18, x):
+    benchmark.pedantic(run_fvcore, args=(dite18, x, ModuleTable(dite18)), rounds=2)
+
+
+def test_thop(benchmark, dite18, x):
+    benchmark.pedantic(run_thop, args=(dite18, x, ModuleTable(dite18)), rounds=3)
+
+
+def test_full_cpu_profile_defaults(benchmark, dite18):
+    # reported, not asserted: a busy shared machine would make the target a flaky check
+    report = benchmark.pedantic(profile_module, args=(dite18, SIZE), rounds=1)
+    benchmark.extra_info["profile_s"] = report.timing["profile_s"]
+    benchmark.extra_info["target_s"] = 60

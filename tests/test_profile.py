@@ -1,0 +1,420 @@
+"""The profiler on small hand-checkable modules: counting, conventions, ledger, memory, reports."""
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from archlab.profile import (CONVENTIONS, profile_module, reconcile, register_formula, sweep,
+                             unregister_formula)
+from archlab.profile.hooks import hook_count
+from archlab.profile.formulas import einsum_macs
+from archlab.report.result import Report
+
+FAST = dict(latency=False, memory=False)
+
+
+def counts(model, size, batch=1, conventions=CONVENTIONS, **kw):
+    rep = profile_module(model, size, batch=batch, conventions=conventions, **{**FAST, **kw})
+    return rep, {c: rep.totals[c] for c in conventions}
+
+
+class DynamicConv(nn.Module):
+    """A per-sample dynamic depthwise conv (DKA style): K kernels mixed by attention, run as one
+    grouped F.conv2d over (1, B*C, H, W) with groups = B*C."""
+
+    def __init__(self, c=8, k=3, kernels=4):
+        super().__init__()
+        self.in_channels = self.out_channels = self.groups = c
+        self.kernel_size, self.padding, self.kernels = k, k // 2, kernels
+        self.weight = nn.Parameter(torch.randn(kernels, c, 1, k, k))
+        self.attention = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(c, kernels, 1),
+                                       nn.Sigmoid())
+
+    def forward(self, x):
+        b, c, h, w = x.shape
+        a = self.attention(x).view(b, self.kernels)
+        kernel = (a @ self.weight.view(self.kernels, -1)).view(b * c, 1, *self.weight.shape[-2:])
+        out = F.conv2d(x.reshape(1, b * c, h, w), kernel, padding=self.padding, groups=b * c)
+        return out.view(b, c, h, w)
+
+
+def test_hand_checked_convs_agree_under_every_convention():
+    _, full = counts(nn.Conv2d(16, 32, 3, padding=1, bias=False), (16, 32, 32))
+    assert set(full.values()) == {16 * 32 * 9 * 32 * 32} == {4_718_592}
+    _, dw = counts(nn.Conv2d(32, 32, 3, padding=1, groups=32, bias=False), (32, 32, 32))
+    assert set(dw.values()) == {294_912}
+
+
+def test_bias_is_a_flop_not_a_mac():
+    rep, c = counts(nn.Conv2d(16, 32, 3, padding=1), (16, 32, 32))
+    assert rep.totals["macs"] == 4_718_592
+    assert rep.totals["flops"] == 2 * 4_718_592 + 32 * 32 * 32
+    assert c["paper-hook"] == 4_718_592 + 32 * 32 * 32  # the authors' tool added the bias
+    assert c["paper-conv"] == c["fvcore"] == c["thop"] == 4_718_592
+
+
+def test_dynamic_conv_costs_the_same_per_sample_as_its_static_shape():
+    m = DynamicConv()
+    one, _ = counts(m, (8, 16, 16), batch=1)
+    four, _ = counts(m, (8, 16, 16), batch=4)
+    assert four.totals["macs_per_sample"] == one.totals["macs_per_sample"]
+    static = 8 * 9 * 16 * 16
+    mixing = 4 * 8 * 9  # a [B, K] @ [K, numel(W)] mm: K * numel(W) per sample
+    attention = 8 * 16 * 16 + 8 * 4  # global average pool + the 1x1 conv
+    assert one.totals["macs"] == static + mixing + attention
+    # thop cannot see the functional conv; paper-hook counts the kernel bank at its static shape
+    assert four.totals["thop"] < four.totals["archlab"] - 4 * static
+    assert four.row("").counts["paper-hook"] >= 4 * static
+    why = reconcile(four).set_index("module").loc["", "why"]
+    assert "functional convs" in why
+
+
+class Functional(nn.Module):
+    def forward(self, x):
+        b, c, h, w = x.shape
+        y = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
+        s = torch.softmax(x.flatten(2), dim=-1)  # (B, C, HW)
+        g = torch.einsum("bcn,bdn->bcd", s, x.flatten(2))  # (B, C, C)
+        return torch.matmul(g, x.flatten(2)).view(b, c, h, w) + y[..., ::2, ::2]
+
+
+def test_functional_ops_are_counted_by_their_formulas():
+    rep, _ = counts(Functional(), (4, 8, 8), batch=2)
+    n = 2 * 4 * 64
+    bilinear, einsum, matmul = 4 * 2 * 4 * 16 * 16, 2 * 4 * 4 * 64, 2 * 4 * 64 * 4
+    assert rep.totals["macs"] == bilinear + einsum + matmul
+    assert rep.totals["flops"] == 2 * rep.totals["macs"] + 3 * n + n  # softmax 3/elem, add 1/elem
+    for op in ("aten.upsample_bilinear2d", "aten._softmax", "aten.einsum", "aten.matmul"):
+        assert op in rep.coverage["counted"] or op.replace("_softmax", "softmax") in \
+            rep.coverage["counted"]
+    assert rep.totals["thop"] == 0 and rep.totals["paper-hook"] == 0
+
+
+class Sorts(nn.Module):
+    def forward(self, x):
+        return torch.sort(x, dim=-1).values * 2
+
+
+def test_every_op_lands_in_one_bucket_and_uncounted_ops_are_reported():
+    rep, _ = counts(Sorts(), (4, 8), conventions=("archlab",))
+    cov = rep.coverage
+    assert cov["uncounted"]["aten.sort"]["calls"] == 1
+    assert 0 < cov["uncounted"]["aten.sort"]["traffic_share"] < 1
+    assert cov["uncounted_traffic_share"] == cov["uncounted"]["aten.sort"]["traffic_share"]
+    assert cov["counted"] == {"aten.mul": 1}
+    assert any(n.startswith("uncounted: aten.sort") for n in rep.notes)
+
+
+def test_register_formula_counts_a_new_op():
+    register_formula(torch.ops.aten.sort, lambda args, kwargs, out: args[0].numel() * 3)
+    try:
+        rep, _ = counts(Sorts(), (4, 8), conventions=("archlab",))
+        assert rep.coverage["uncounted"] == {}
+        assert rep.totals["macs"] == 96 and rep.totals["flops"] == 2 * 96 + 32
+        with pytest.raises(ValueError, match="replace=True"):
+            register_formula("aten::sort", lambda a, k, o: 0)
+    finally:
+        unregister_formula(torch.ops.aten.sort)
+    with pytest.raises(ValueError, match="replace=True"):
+        register_formula("aten::conv2d", lambda a, k, o: 0)
+
+
+class Shared(nn.Module):
+    """One ReLU and one conv used twice: the paper-hook tool kept the LAST call only."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(4, 4, 1, bias=False)
+        self.relu = nn.ReLU()
+        self.down = nn.Conv2d(4, 4, 3, stride=2, padding=1, bias=False)
+        self.bn = nn.BatchNorm2d(4)
+        self.up = nn.Upsample(scale_factor=2)
+        self.pool = nn.AdaptiveAvgPool2d(3)
+        self.fc = nn.Linear(36, 5)
+
+    def forward(self, x):
+        a = self.relu(self.conv(x))
+        b = self.relu(self.conv(self.bn(self.down(x))))  # second calls at the half size
+        y = a + self.up(b)
+        return self.fc(self.pool(y).flatten(1))
+
+
+def test_paper_hook_counts_each_leaf_once_at_its_last_call():
+    rep, c = counts(Shared(), (4, 10, 10))
+    conv_last = 4 * 4 * 5 * 5
+    relu_last = 4 * 5 * 5
+    down = 4 * 4 * 9 * 5 * 5
+    bn = 2 * 4 * 5 * 5
+    up = 10 * 10  # B * Hout * Wout: the channels are dropped
+    pool = 4 * sum(r + 1 for r in (4, 4, 4)) ** 2  # 10 -> 3 windows of 4 rows (overlapping)
+    fc = 36 * 5 + 5
+    assert c["paper-hook"] == conv_last + relu_last + down + bn + up + pool + fc
+    assert c["paper-conv"] == 4 * 4 * 100 + conv_last + down + 36 * 5  # every call, no bias
+    assert rep.row("relu").counts["paper-hook"] == relu_last
+
+
+def test_params_are_hierarchical_and_shared_ones_count_once():
+    inner = nn.Linear(3, 3)
+    model = nn.Sequential(nn.Sequential(inner, nn.ReLU()), nn.Sequential(inner), nn.Linear(3, 2))
+    rep = profile_module(model, (3,), conventions=("archlab",), **FAST)
+    assert rep.totals["params"] == 12 + 8 == sum(p.numel() for p in model.parameters())
+    assert rep.row("0").params == rep.row("1").params == 12 and rep.row("2").params == 8
+    assert [r.name for r in rep.rows] == [n for n, _ in model.named_modules()]
+    tied = nn.Sequential(nn.Linear(3, 3, bias=False), nn.Linear(3, 3, bias=False))
+    tied[1].weight = tied[0].weight
+    rep = profile_module(tied, (3,), conventions=("archlab",), **FAST)
+    assert rep.totals["params"] == 9 and rep.row("1").params == 9
+
+
+def test_activation_bytes_match_the_output_shapes_of_a_conv_stack():
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.Conv2d(8, 16, 3, stride=2, padding=1),
+                          nn.Conv2d(16, 4, 1))
+    rep = profile_module(model, (3, 16, 16), batch=2, latency=False)
+    outs = [2 * 8 * 16 * 16, 2 * 16 * 8 * 8, 2 * 4 * 8 * 8]
+    assert [r.act_bytes for r in rep.rows[1:]] == [4 * n for n in outs]
+    assert rep.totals["act_bytes"] == 4 * sum(outs)
+    assert rep.totals["activations"] == sum(outs)
+    # the first output is freed once the second exists: peak = the two largest alive together
+    assert rep.totals["peak_bytes"] == 4 * (outs[0] + outs[1])
+    assert rep.row("2").peak_bytes == 4 * (outs[1] + outs[2])
+
+
+class Mixed(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.Dropout(0.5))
+
+    def forward(self, x):
+        return self.body(x).mean()
+
+
+def test_profiling_leaves_the_model_untouched():
+    model = Mixed()
+    model.body[1].eval()  # a model may mix modes: each flag must come back as it was
+    flags = [m.training for m in model.modules()]
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    hooks = hook_count(model)
+    x = torch.randn(2, 3, 8, 8)
+    model.eval()
+    before = model(x)
+    model.train()
+    model.body[1].eval()
+    rep = profile_module(model, (3, 8, 8), batch=2, iters=3, warmup=1, budget_s=0.5,
+                         module_iters=2)
+    assert [m.training for m in model.modules()] == flags
+    assert hook_count(model) == hooks == 0
+    assert all(torch.equal(state[k], v) for k, v in model.state_dict().items())
+    assert not any(hasattr(m, "total_ops") for m in model.modules())  # thop ran on a copy
+    model.eval()
+    assert torch.equal(model(x), before)
+    assert rep.totals["latency_n"] >= 1 and not [n for n in rep.notes if n.startswith("error")]
+
+
+def test_report_fields_and_json_round_trip():
+    rep = profile_module(nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU()), (3, 8, 8), batch=2,
+                         threads=1, iters=3, warmup=1, budget_s=0.5, module_iters=2,
+                         model_name="tiny", spec={"k": (1, 2)})
+    assert Report.from_json(rep.to_json()) == rep
+    for key in ("params", "macs", "flops", "macs_per_sample", "flops_per_sample", "act_bytes",
+                "peak_bytes", "latency_ms", "latency_p10_ms", "latency_p90_ms",
+                "latency_iqr_ms", "latency_n", *CONVENTIONS):
+        assert rep.totals[key] is not None, key
+    for key in ("device", "device_name", "threads", "dtype", "memory_format", "torch",
+                "archlab", "fvcore", "thop", "python", "platform", "date", "cudnn_benchmark",
+                "tf32", "conventions"):
+        assert key in rep.env, key
+    assert rep.env["threads"] == 1 and rep.input == {"shape": [3, 8, 8], "batch": 2,
+                                                      "dtype": "float32",
+                                                      "memory_format": "contiguous"}
+    pm = rep.timing["per_module"]
+    assert set(pm) >= {"hook_overhead_ms", "sum_top_level_ms", "end_to_end_ms", "residual_ms"}
+    assert rep.timing["n"] == rep.totals["latency_n"] >= 1
+    assert rep.model == "tiny" and rep.spec == {"k": [1, 2]}
+    assert list(rep.to_frame().columns[:9]) == ["module", "type", "depth", "params", "macs",
+                                                "flops", "act_bytes", "latency_ms", "peak_bytes"]
+
+
+def test_thread_count_is_restored():
+    before = torch.get_num_threads()
+    rep = profile_module(nn.Linear(4, 4), (4,), threads=1, conventions=("archlab",),
+                         iters=2, warmup=0, budget_s=0.2, per_module=False)
+    assert rep.env["threads"] == 1 and torch.get_num_threads() == before
+
+
+@pytest.mark.parametrize("kwargs, error", [
+    (dict(module="not a module"), ValueError),
+    (dict(conventions=("flops",)), ValueError),
+    (dict(input_size=(3, -1)), ValueError),
+    (dict(batch=0), ValueError),
+    (dict(device="tpu"), ValueError),
+])
+def test_caller_errors_raise_one_clear_line(kwargs, error):
+    args = dict(module=nn.Linear(3, 3), input_size=(3,), **FAST)
+    args.update(kwargs)
+    with pytest.raises(error) as exc:
+        profile_module(args.pop("module"), args.pop("input_size"), **args)
+    assert "\n" not in str(exc.value)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-GPU message")
+def test_cuda_without_a_gpu_fails_up_front():
+    with pytest.raises(RuntimeError, match="no CUDA GPU"):
+        profile_module(nn.Linear(3, 3), (3,), device="cuda")
+
+
+class Broken(nn.Module):
+    def __init__(self, error):
+        super().__init__()
+        self.ok = nn.Conv2d(3, 3, 1)
+        self.bad = nn.Sequential(nn.ReLU(), _Raise(error))
+        self.error = error
+
+    def forward(self, x):
+        return self.bad(self.ok(x))
+
+
+class _Raise(nn.Module):
+    def __init__(self, error):
+        super().__init__()
+        self.error = error
+
+    def forward(self, x):
+        raise self.error
+
+
+@pytest.mark.parametrize("error, words", [(ValueError("shapes do not match"), "ValueError"),
+                                          (RuntimeError("CUDA out of memory. Tried"),
+                                           "out of memory")])
+def test_a_failing_forward_is_reported_and_params_kept(error, words):
+    model = Broken(error)
+    rep = profile_module(model, (3, 4, 4))
+    assert hook_count(model) == 0
+    assert rep.totals["params"] == 12 and rep.row("ok").params == 12
+    errors = [n for n in rep.notes if n.startswith("error: ")]
+    assert len(errors) == 1 and words in errors[0] and "'bad.1'" in errors[0]
+    assert words in rep.row("bad.1").error and rep.row("").error
+    assert rep.totals["macs"] is None and rep.totals["latency_ms"] is None
+    assert rep.row("ok").macs == 4 * 4 * 9 and rep.row("bad.0").act_bytes == 4 * 3 * 16
+    assert rep.row("bad").macs is None and rep.row("").macs is None  # interrupted: not measured
+    assert rep.coverage["partial"] and rep.coverage["counted"]["aten.conv2d"] == 1
+    assert Report.from_json(rep.to_json()) == rep
+
+
+class FailsAboveBatch(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 2, 3)
+
+    def forward(self, x):
+        if x.shape[0] > 2:
+            raise RuntimeError("CUDA out of memory (simulated)")
+        return self.conv(x)
+
+
+def test_sweep_is_one_table_and_keeps_failed_rows():
+    df = sweep(FailsAboveBatch(), [(3, 8, 8), (3, 12, 12)], [1, 4], iters=2, warmup=0,
+               budget_s=0.2)
+    assert list(zip(df["input"], df["batch"])) == [("3x8x8", 1), ("3x8x8", 4), ("3x12x12", 1),
+                                                   ("3x12x12", 4)]
+    assert df.loc[0, "macs"] == 2 * 27 * 36 and df.loc[2, "macs"] == 2 * 27 * 100
+    assert df["error"].isna().tolist() == [True, False, True, False]
+    assert "out of memory" in df.loc[1, "error"]
+    assert df.loc[0, "latency_ms"] > 0
+
+
+def test_reconcile_shows_every_convention_and_why():
+    rep, _ = counts(Shared(), (4, 10, 10))
+    table = reconcile(rep)
+    assert list(table.columns) == ["module", "type", "depth", *CONVENTIONS, "max/min", "why"]
+    bn = table.set_index("module").loc["bn", "why"]
+    assert "fvcore: norm" in bn and "2 per element" in bn
+    relu = table.set_index("module").loc["relu", "why"]
+    assert "paper-hook: elementwise" in relu
+
+
+def test_fvcore_and_thop_are_the_tools_own_numbers():
+    from fvcore.nn import FlopCountAnalysis
+    from thop import profile as thop_profile
+    import copy
+
+    model = Shared().eval()
+    x = torch.randn(1, 4, 10, 10)
+    rep, c = counts(model, (4, 10, 10))
+    fca = FlopCountAnalysis(model, x).unsupported_ops_warnings(False)
+    assert c["fvcore"] == fca.total()
+    assert rep.row("bn").counts["fvcore"] == fca.by_module()["bn"]
+    assert c["thop"] == int(thop_profile(copy.deepcopy(model), inputs=(x,), verbose=False)[0])
+    assert "aten::add" in rep.coverage["skipped"]["fvcore"]
+
+
+class BadFormula(nn.Module):
+    def forward(self, x):
+        return torch.cumsum(x, dim=0)
+
+
+def test_a_failing_formula_lands_in_the_ledger_not_in_a_crash():
+    register_formula(torch.ops.aten.cumsum, lambda a, k, o: 1 / 0, replace=True)
+    try:
+        rep, _ = counts(BadFormula(), (4,), conventions=("archlab",))
+    finally:
+        unregister_formula(torch.ops.aten.cumsum)
+    assert "ZeroDivisionError" in rep.coverage["uncounted"]["aten.cumsum"]["error"]
+    assert any("its formula failed" in n for n in rep.notes)
+
+
+@pytest.mark.parametrize("eq, shapes, macs", [
+    ("bij,bjk->bik", [(2, 3, 4), (2, 4, 5)], 2 * 3 * 4 * 5),
+    ("...ij,...jk", [(6, 3, 4), (6, 4, 5)], 6 * 3 * 4 * 5),
+    ("ij,jk,kl->il", [(2, 3), (3, 4), (4, 5)], 2 * 3 * 4 + 2 * 4 * 5),
+])
+def test_einsum_contraction_cost(eq, shapes, macs):
+    assert einsum_macs(eq, shapes)[0] == macs
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_gpu_profile_uses_events_and_allocator_peaks():
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 3))
+    rep = profile_module(model, (3, 32, 32), batch=4, device="cuda", iters=5, budget_s=1)
+    assert rep.env["device"].startswith("cuda") and rep.env["tf32"] is not None
+    assert "CUDA events" in rep.timing["method"]
+    assert rep.totals["peak_bytes"] >= 4 * 4 * 8 * 32 * 32
+    assert next(model.parameters()).device.type == "cpu"  # moved back
+    assert rep.row("0").latency_ms > 0
+
+
+class FakeAllocator:
+    """Stands in for the CUDA caching allocator's counters (no GPU here)."""
+
+    def __init__(self, start):
+        self.allocated = self.peak = start
+
+    def alloc(self, n):
+        self.allocated += n
+        self.peak = max(self.peak, self.allocated)
+
+    def install(self, monkeypatch):
+        monkeypatch.setattr(torch.cuda, "memory_allocated", lambda d=None: self.allocated)
+        monkeypatch.setattr(torch.cuda, "max_memory_allocated", lambda d=None: self.peak)
+        monkeypatch.setattr(torch.cuda, "reset_peak_memory_stats",
+                            lambda d=None: setattr(self, "peak", self.allocated))
+
+
+def test_cuda_peaks_survive_the_resets_of_nested_modules(monkeypatch):
+    from archlab.profile.memory import CudaPeaks
+
+    fake = FakeAllocator(100)  # parameters and input: excluded
+    fake.install(monkeypatch)
+    peaks = CudaPeaks(torch.device("cuda", 0))
+    peaks.enter()          # model
+    fake.alloc(50)
+    peaks.enter()          # child a: +30 then freed
+    fake.alloc(30)
+    fake.alloc(-30)
+    a = peaks.exit()
+    fake.alloc(10)
+    peaks.enter()          # child b: +5
+    fake.alloc(5)
+    b = peaks.exit()
+    model = peaks.exit()
+    assert (a, b, model) == (80, 65, 80) and peaks.peak == 80

@@ -1,0 +1,55 @@
+"""The profiler on the real models: published figures reproduced under their own conventions."""
+import pytest
+import torch
+
+import archlab.models as models
+from archlab.profile import SCALE, profile_module, reconcile
+from archlab.profile.hooks import hook_count
+
+COUNT_ONLY = dict(latency=False, memory=False)
+
+# README figures: Lite/Dite "FLOPs" = paper-hook / 2^20, HRNet "GFLOPs" = paper-conv / 2^30
+PUBLISHED = [("lite18", "paper-hook", "205.2"), ("lite30", "paper-hook", "319.2"),
+             ("naive_lite18", "paper-hook", "194.8"),
+             ("wider_naive_lite18", "paper-hook", "311.1"),
+             ("dite18", "paper-hook", "209.8"), ("dite30", "paper-hook", "329.8"),
+             ("hrnet_w32", "paper-conv", "7.1"), ("hrnet_w48", "paper-conv", "14.6"),
+             ("lite18", "paper-conv", "0.226")]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name, convention, printed", PUBLISHED)
+def test_published_figures_to_the_printed_digit(name, convention, printed):
+    rep = profile_module(models.build(name), (3, 256, 192), conventions=(convention,),
+                         **COUNT_ONLY)
+    digits = len(printed.partition(".")[2])
+    assert f"{rep.totals[convention] / SCALE[convention]:.{digits}f}" == printed
+
+
+@pytest.mark.slow
+def test_fvcore_convention_matches_the_reference_total():
+    rep = profile_module(models.build("lite18"), (3, 256, 192), conventions=("fvcore",),
+                         **COUNT_ONLY)
+    assert rep.totals["fvcore"] == 266_314_752
+    assert rep.coverage["skipped"]["fvcore"]  # elementwise ops it skips, recorded not warned
+
+
+def test_dite18_profile_is_complete_and_leaves_the_model_untouched():
+    model = models.build("dite18")
+    x = torch.randn(1, 3, 64, 64)
+    model.eval()
+    before = model(x)
+    model.train()
+    rep = profile_module(model, (3, 64, 64), iters=2, warmup=1, budget_s=0.5, module_iters=1,
+                         threads=1, conventions=("archlab", "thop", "paper-hook", "paper-conv"))
+    assert model.training and hook_count(model) == 0
+    model.eval()
+    assert torch.equal(model(x), before)
+    assert rep.totals["params"] == 1_185_477
+    assert rep.coverage["uncounted"] == {}  # every op of a Dite-HRNet has a formula or is free
+    assert not [n for n in rep.notes if n.startswith("error")]
+    # thop's blind spot (the dynamic convs are functional) is shown, not hidden
+    cats = rep.coverage["categories"]
+    assert cats["thop"]["conv"] < cats["archlab"]["conv"] == cats["paper-conv"]["conv"]
+    assert "functional convs" in reconcile(rep).set_index("module").loc["", "why"]
+    assert all(r.latency_ms is not None for r in rep.rows if r.depth == 1)
