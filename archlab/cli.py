@@ -236,21 +236,13 @@ def cmd_show(args) -> int:
 
 
 def cmd_compare(args) -> int:
-    from .models import get_spec, list_models
+    from .models import get_spec, list_variants
     from .report.compare import Comparison
     from .report.files import writable_dir, write_comparison
 
     _check_common(args)
     if args.what == "variants":
-        variants = [n for n in list_models() if get_spec(n).base]
-        if args.base:
-            bases = [get_spec(b).name for b in args.base]
-            variants = [n for n in variants if get_spec(n).base in bases]
-            if not variants:
-                raise ValueError(f"no registered variant of {', '.join(bases)} (archlab list shows them)")
-        names = []
-        for v in variants:
-            names += [b for b in (get_spec(v).base, v) if b not in names]
+        names = list_variants(args.base)
         base = None  # each variant against its own base
     else:
         names = list(dict.fromkeys(get_spec(n).name for n in args.names))

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from archlab.models import HRSpec, build, get_spec, list_models, register
+from archlab.models import HRSpec, build, get_spec, list_models, list_variants, register
 
 REFERENCE = ["hrnet_w32", "hrnet_w48", "lite18", "lite30", "naive_lite18", "wider_naive_lite18",
              "dite18", "dite30", "sknet50"]
@@ -175,3 +175,15 @@ def test_bad_inputs_fail_before_any_conv(name):
     with pytest.raises(ValueError, match=r"\(B, 3, H, W\)"):
         model(torch.randn(3, 128, 96))
     assert not ran
+
+
+def test_list_variants_puts_each_base_before_its_variants():
+    names = list_variants()
+    variants = [n for n in list_models() if get_spec(n).base]
+    assert set(variants) < set(names)
+    for v in variants:
+        assert names.index(get_spec(v).base) < names.index(v)
+    assert list_variants(["lite18"])[0] == "lite18"
+    assert all(get_spec(n).base in (None, "lite18") for n in list_variants(["lite18"]))
+    with pytest.raises(ValueError, match="no registered variant"):
+        list_variants(["sknet50"])

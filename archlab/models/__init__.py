@@ -2,6 +2,6 @@
 the names and the "base@field=value" grammar); `build` turns a name into an nn.Module."""
 from .hrnet import HRNet, HRSpec
 from .spec import ModelSpec
-from .zoo import build, get_spec, list_models, register
+from .zoo import build, get_spec, list_models, list_variants, register
 
-__all__ = ["ModelSpec", "HRSpec", "HRNet", "build", "get_spec", "list_models", "register"]
+__all__ = ["ModelSpec", "HRSpec", "HRNet", "build", "get_spec", "list_models", "list_variants", "register"]

@@ -47,6 +47,19 @@ def list_models(pattern: str = "*") -> list[str]:
     return [n for n in _REGISTRY if fnmatch.fnmatchcase(n, pattern)]
 
 
+def list_variants(bases=None) -> list[str]:
+    """Each registered design-choice variant preceded by its base, bases first met first: the
+    models a comparison of variants measures. `bases` (names) keeps only the variants of those."""
+    keep = None if bases is None else {get_spec(b).name for b in bases}
+    names: list[str] = []
+    for name, spec in _REGISTRY.items():
+        if spec.base and (keep is None or spec.base in keep):
+            names += [n for n in (spec.base, name) if n not in names]
+    if keep is not None and not names:
+        raise ValueError(f"no registered variant of {', '.join(sorted(keep))} (archlab list shows them)")
+    return names
+
+
 def get_spec(name: str | ModelSpec) -> ModelSpec:
     """The spec for a registered name, or for "base@field=value,..." (see the module docstring)."""
     if isinstance(name, ModelSpec):

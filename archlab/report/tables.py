@@ -101,13 +101,15 @@ def self_frame(report: Report, conventions=()) -> pd.DataFrame:
 def top_modules(report: Report, by: str = "latency_ms", n: int = 10) -> pd.DataFrame:
     """The n modules with the largest self cost `by` ('latency_ms' or 'macs'), with both shares.
 
-    A container's self latency is the time spent in its own forward: its functional ops and the
-    Python cost of calling its children (real in eager mode). The root is left out of the latency
-    ranking: its latency is the uninstrumented time, so its "self" part is the timing residual.
+    A module's self latency is the time spent in its own forward: its functional ops and the
+    Python cost of calling its children (real in eager mode). The root and plain containers are left
+    out of the latency ranking (see below).
     """
     df = self_frame(report)
-    if by == "latency_ms":  # the root's "self" time is the timing residual, not a module's cost
-        df = df[df["module"] != ""]
+    if by == "latency_ms":
+        # The root's "self" time is the timing residual, and a plain container (Sequential, ...)
+        # runs no op of its own: its "self" time is only the hooks' cost of calling its children.
+        df = df[(df["module"] != "") & ~df["type"].isin(CONTAINERS)]
     df = df[df[by].notna()] if by in df else df.iloc[0:0]
     df = df[df[by] > 0].sort_values(by, ascending=False).head(n).copy()
     tot_l = df_total(report, "latency_ms")
