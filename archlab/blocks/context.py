@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .conv import ConvBN
+from .gates import SqueezeExcite
 
 
 def _mid(total: int, reduction: int, what: str) -> int:
@@ -50,20 +51,9 @@ class CrossResolutionWeighting(nn.Module):
         return [x * F.interpolate(w, size=x.shape[-2:], mode="nearest") for x, w in zip(xs, weights)]
 
 
-class SpatialWeighting(nn.Module):
-    """SW (an SE gate): x * Sigmoid(Conv1x1(ReLU(Conv1x1(GAP(x))))), both convs with bias, no BN."""
-
-    def __init__(self, channels: int, *, reduction: int = 4):
-        super().__init__()
-        mid = _mid(channels, reduction, "SpatialWeighting")
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.reduce = nn.Conv2d(channels, mid, 1, bias=True)
-        self.relu = nn.ReLU()
-        self.expand = nn.Conv2d(mid, channels, 1, bias=True)
-        self.sigmoid = nn.Sigmoid()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * self.sigmoid(self.expand(self.relu(self.reduce(self.pool(x)))))
+class SpatialWeighting(SqueezeExcite):
+    """SW: Lite-HRNet's per-branch weighting is an SE gate, x * Sigmoid(Conv1x1(ReLU(Conv1x1(GAP(x)))))
+    with both convs biased and no BN; its own class so a module tree names the role it plays."""
 
 
 class GlobalContextModeling(nn.Module):

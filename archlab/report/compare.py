@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .result import Report, ReportError, load_report
+from .result import Report, load_report, read_json
 from .units import is_missing, mib, ms, pct, si
 
 SCHEMA = "archlab.comparison/1"
@@ -202,14 +202,7 @@ def load_comparison(path: str | Path) -> Comparison:
     path = Path(path)
     if path.is_dir():
         path = path / "comparison.json"
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise ReportError(f"no comparison at {path}: run `archlab compare` first") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ReportError(f"cannot read {path} as a comparison ({exc})") from None
-    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
-        raise ReportError(f"{path} is not an archlab comparison (schema {SCHEMA!r} expected)")
+    data = read_json(path, SCHEMA, "comparison", "archlab compare")
     where = data.get("reports", {})
     listed = data.get("models", [])
     order = [n for n in listed if n in where] + [n for n in where if n not in listed]

@@ -115,19 +115,26 @@ class ReportError(ValueError):
     """A report file that cannot be read as an archlab report."""
 
 
+def read_json(path: Path, schema: str, what: str, hint: str) -> dict:
+    """The JSON object in `path`, checked to carry `schema`; a one-line ReportError otherwise.
+    `what` names the kind of file ("report"), `hint` the command that makes one."""
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ReportError(f"no {what} at {path}: run `{hint}` first") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ReportError(f"cannot read {path} as a {what} ({exc}); delete it and run `{hint}` again") from None
+    if not isinstance(data, dict) or data.get("schema") != schema:
+        raise ReportError(f"{path} is not an archlab {what} (schema {schema!r} expected)")
+    return data
+
+
 def load_report(path: str | Path) -> Report:
     """Read a report.json (or a folder holding one); a clear ReportError if it is not one."""
     path = Path(path)
     if path.is_dir():
         path = path / "report.json"
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise ReportError(f"no report at {path}: run `archlab profile NAME` first") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ReportError(f"cannot read {path} as a report ({exc}); delete it and profile again") from None
-    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
-        raise ReportError(f"{path} is not an archlab report (schema {SCHEMA!r} expected)")
+    data = read_json(path, SCHEMA, "report", "archlab profile NAME")
     try:
         return Report.from_dict(data)
     except TypeError as exc:
