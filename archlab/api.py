@@ -8,7 +8,7 @@ from __future__ import annotations
 from torch import nn
 
 from .models import build, get_spec
-from .profile import profile_module
+from .profile import paired_latency, profile_module
 from .report import Report
 
 
@@ -31,3 +31,12 @@ def profile(model_or_name: str | nn.Module, input_size: tuple[int, int, int] | N
         raise TypeError(f"profile() takes a model name or an nn.Module, not {type(model_or_name).__name__}")
     return profile_module(model, input_size, batch=batch, device=device, model_name=name,
                           spec=spec_dict, **options)
+
+
+def paired(name: str, base: str, input_size: tuple[int, int, int] | None = None, *, batch: int = 1,
+           device: str = "cpu", **options) -> dict:
+    """Latency of registered model `name` relative to `base`, the two timed side by side on the
+    same input (None: the base's default input). Returns `archlab.profile.paired_latency`'s dict:
+    ratio (median of per-round ratios name/base), ratio_p10, ratio_p90, n, and the method."""
+    input_size = tuple(input_size or get_spec(base).input_size)
+    return paired_latency(build(name), build(base), input_size, batch=batch, device=device, **options)

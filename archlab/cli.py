@@ -30,7 +30,7 @@ def _measure_options(p: argparse.ArgumentParser, conventions: str = "all") -> No
     p.add_argument("--convention", action="append", metavar="NAME",
                    help="counting convention(s) to compute: archlab, fvcore, thop, paper-hook, "
                         f"paper-conv (repeat or comma-separate; default {conventions})")
-    p.add_argument("--no-latency", action="store_true", help="count only; do not time")
+    p.add_argument("--no-latency", action="store_true", help="count only; do not time (in a comparison: no paired timing)")
     p.add_argument("--fresh", action="store_true", help="measure again even if a matching report exists")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -168,6 +168,25 @@ def _run(jobs, shapes, args, reraise=(), conventions=None, **options):
                     log=lambda m: _err(m), reraise=reraise)
 
 
+def _pair(comp, jobs, shapes, args, out):
+    """Time each model of the comparison side by side with its base (see report/pairing.py)."""
+    from . import api
+    from .profile.paired import PAIR_BUDGET_S, PAIR_ROUNDS, PAIR_WARMUP
+    from .report.pairing import plan_pairs, run_pairs
+
+    settings = {"warmup": PAIR_WARMUP, "rounds": PAIR_ROUNDS, "budget_s": PAIR_BUDGET_S}
+    pairs, skipped = plan_pairs(comp, {j.name: j.key for j in jobs}, out, settings)
+
+    def time_pair(name, base):
+        return api.paired(name, base, shapes[name], batch=args.batch, device=args.device,
+                          threads=args.threads)
+
+    run = run_pairs(pairs, time_pair, fresh=args.fresh, progress=not args.no_progress,
+                    log=lambda m: _err(m))
+    run.paired.update(skipped)
+    return run
+
+
 def _check_common(args):
     from .report.runner import check_device
 
@@ -256,15 +275,22 @@ def cmd_compare(args) -> int:
     result = _run(jobs, shapes, args, conventions=COMPARE_CONVENTIONS, per_module=False)
     comp = Comparison(list(result.reports.values()), base=base,
                       failures={n: e for n, e in result.failures.items() if n not in result.reports})
+    pairing = None
+    # medians timed minutes apart mislead on a busy machine: time each model beside its base
+    if not args.no_latency and not result.interrupted:
+        pairing = _pair(comp, jobs, shapes, args, out)
+        comp.paired = pairing.paired
     paths = write_comparison(comp, out, {n: f / "report.json" for n, f in result.folders.items()})
-    if result.interrupted:
-        _err(f"interrupted: {len(result.reports)} finished report(s) kept in {out}/models and "
+    if result.interrupted or (pairing and pairing.interrupted):
+        pairs = f" and {len(pairing.timed) + len(pairing.reused)} paired timing(s)" if pairing else ""
+        _err(f"interrupted: {len(result.reports)} finished report(s){pairs} kept in {out} and "
              "tabled; run the same command again to measure only what is missing")
         return EXIT_INTERRUPTED
     if result.reports:
         print(comp.to_markdown(), end="")
-    _err(f"{result.line()}; wrote {out}/: {', '.join(paths)}")
-    return EXIT_OK if result.ok else EXIT_FAILED
+    done = result.line() + (f"; {pairing.line()}" if pairing else "")
+    _err(f"{done}; wrote {out}/: {', '.join(paths)}")
+    return EXIT_OK if result.ok and (pairing is None or pairing.ok) else EXIT_FAILED
 
 
 def main(argv=None) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -170,6 +171,8 @@ def test_compare_models_resume_measures_only_what_is_missing(tmp_path):
     assert table.loc[1, "d_params_pct"] == pytest.approx(100 * (760365 - 1130769) / 1130769)
     assert "| naive_lite18 | lite18 |" in (out / "table.md").read_text()
 
+    assert "paired latency" not in proc.stderr and not (out / "pairs").exists()  # --no-latency
+
     proc = archlab(*args, cwd=tmp_path)  # nothing missing
     assert proc.returncode == 0 and counts(proc.stderr) == (0, 2)
     (out / "models" / "naive_lite18" / "report.json").unlink()  # one model's report lost
@@ -178,6 +181,36 @@ def test_compare_models_resume_measures_only_what_is_missing(tmp_path):
     assert "naive_lite18" not in proc.stderr.split("reusing")[1].splitlines()[0]
     comp = load_comparison(out)
     assert list(comp.reports) == ["lite18", "naive_lite18"]
+
+
+def pair_counts(stderr: str) -> tuple[int, int]:
+    """(timed, reused) pairs, from the last line: '...; paired latency: timed 1, reused 1 pair(s)'."""
+    found = re.search(r"paired latency: timed (\d+), reused (\d+) pair", stderr)
+    assert found, stderr
+    return int(found[1]), int(found[2])
+
+
+def test_compare_pairs_each_variant_with_its_base_and_reuses_pairs(tmp_path):
+    out = tmp_path / "paired"
+    args = ["compare", "variants", "--base", "hrnet_w32", "--out", out, "--input", "64x64",
+            "--convention", "archlab", "--no-progress"]  # two variants: two pairs
+    proc = archlab(*args, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert pair_counts(proc.stderr) == (2, 0)
+    table = pd.read_csv(out / "table.csv").set_index("model")
+    paired = table[table["base"] == "hrnet_w32"]
+    assert len(paired) == 2 and paired["latency_ratio"].gt(0).all()
+    assert paired["latency_ratio_n"].ge(3).all() and pd.isna(table.loc["hrnet_w32", "latency_ratio"])
+    md = (out / "table.md").read_text()
+    assert "latency vs base (paired)" in md and "× (" in md and "side by side" in md
+    assert set(json.loads((out / "comparison.json").read_text())["paired"]) == set(paired.index)
+
+    proc = archlab(*args, cwd=tmp_path)  # nothing missing: the pairs are reused too
+    assert proc.returncode == 0 and counts(proc.stderr)[0] == 0
+    assert pair_counts(proc.stderr) == (0, 2)
+    next((out / "pairs").iterdir()).unlink()  # one pair lost (an interrupted run)
+    proc = archlab(*args, cwd=tmp_path)
+    assert proc.returncode == 0 and pair_counts(proc.stderr) == (1, 1)
 
 
 def test_compare_variants_of_one_base(tmp_path):

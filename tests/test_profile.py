@@ -7,6 +7,8 @@ from torch import nn
 from archlab.profile import (CONVENTIONS, profile_module, reconcile, register_formula, sweep,
                              unregister_formula)
 from archlab.profile.hooks import hook_count
+from archlab.profile.paired import paired_latency, time_models_side_by_side
+from archlab.profile.timing import MIN_ITERS, paired_ratio, time_side_by_side
 from archlab.profile.formulas import einsum_macs
 from archlab.report.result import Report
 
@@ -241,6 +243,67 @@ def test_thread_count_is_restored():
     assert rep.env["threads"] == 1 and torch.get_num_threads() == before
 
 
+# ---------------------------------------------------------------- side by side (paired) timing
+
+def test_side_by_side_rotates_the_order_and_gives_one_sample_per_round():
+    calls = []
+    forwards = {n: (lambda n=n: calls.append(n)) for n in "abc"}
+    samples = time_side_by_side(forwards, torch.device("cpu"), warmup=1, rounds=4, budget_s=60)
+    rounds = ["abc", "bca", "cab", "abc"]  # each contender goes first in turn
+    assert "".join(calls) == "abc" + "".join(rounds)  # one warm-up round, then the timed ones
+    assert {n: len(v) for n, v in samples.items()} == {"a": 4, "b": 4, "c": 4}
+    assert all(isinstance(v, float) and v >= 0 for xs in samples.values() for v in xs)
+
+
+def test_side_by_side_stops_at_the_budget_after_the_minimum_rounds():
+    forwards = {"a": lambda: None, "b": lambda: None}
+    samples = time_side_by_side(forwards, torch.device("cpu"), warmup=0, rounds=50, budget_s=1e-9)
+    assert len(samples["a"]) == len(samples["b"]) == MIN_ITERS
+
+
+def test_paired_ratio_of_hand_made_samples():
+    got = paired_ratio([1.0, 2.0, 3.0, 4.0, 5.0], [1.0] * 5)
+    assert got["ratio"] == 3.0 and got["n"] == 5
+    assert got["ratio_p10"] == pytest.approx(1.4) and got["ratio_p90"] == pytest.approx(4.6)
+    # a slow round that hits both sides alike leaves its ratio alone
+    got = paired_ratio([2.0, 20.0, 2.0], [1.0, 10.0, 1.0])
+    assert got["ratio"] == got["ratio_p10"] == got["ratio_p90"] == 2.0
+    assert got["model_ms"] == 2.0 and got["base_ms"] == 1.0
+    with pytest.raises(ValueError, match="same rounds"):
+        paired_ratio([1.0, 2.0], [1.0])
+
+
+class SeesInput(nn.Module):
+    """Remembers the inputs and the training flag of every call."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 2, 1)
+        self.seen = []
+
+    def forward(self, x):
+        self.seen.append((x.clone(), self.training, torch.is_inference_mode_enabled()))
+        return self.conv(x)
+
+
+def test_paired_latency_feeds_both_the_same_input_in_eval_mode_and_restores_them():
+    model, base = SeesInput(), SeesInput()
+    base.eval()  # each keeps its own mode afterwards
+    threads = torch.get_num_threads()
+    got = paired_latency(model, base, (3, 4, 4), batch=2, threads=1, warmup=1, rounds=3, budget_s=60)
+    assert got["n"] == 3 and got["threads"] == 1 and got["order"] == "rotated each round"
+    assert set(got) >= {"ratio", "ratio_p10", "ratio_p90", "model_ms", "base_ms", "device"}
+    assert len(model.seen) == len(base.seen) == 4  # warm-up + rounds
+    assert all(torch.equal(x, model.seen[0][0]) for x, _, _ in model.seen + base.seen)
+    assert all(not training and inference for _, training, inference in model.seen + base.seen)
+    assert model.training and not base.training and torch.get_num_threads() == threads
+
+
+def test_side_by_side_models_rejects_what_is_not_a_module():
+    with pytest.raises(ValueError, match="nn.Module"):
+        time_models_side_by_side({"a": lambda x: x}, (3,))
+
+
 @pytest.mark.parametrize("kwargs, error", [
     (dict(module="not a module"), ValueError),
     (dict(conventions=("flops",)), ValueError),
@@ -381,6 +444,15 @@ def test_gpu_profile_uses_events_and_allocator_peaks():
     assert rep.totals["peak_bytes"] >= 4 * 4 * 8 * 32 * 32
     assert next(model.parameters()).device.type == "cpu"  # moved back
     assert rep.row("0").latency_ms > 0
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_gpu_paired_latency_times_on_the_gpu_and_moves_the_models_back():
+    model, base = nn.Conv2d(3, 16, 3), nn.Conv2d(3, 8, 3)
+    got = paired_latency(model, base, (3, 64, 64), batch=4, device="cuda", rounds=4, budget_s=5)
+    assert got["n"] == 4 and got["device"].startswith("cuda") and got["ratio"] > 0
+    assert next(model.parameters()).device.type == next(base.parameters()).device.type == "cpu"
 
 
 class FakeAllocator:

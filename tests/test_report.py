@@ -12,7 +12,8 @@ import pytest
 from archlab.report import ModuleStat, Report, ReportError, load_report
 from archlab.report import cache
 from archlab.report.compare import Comparison, load_comparison
-from archlab.report.files import write_comparison, write_report, writable_dir
+from archlab.report.files import comparison_markdown, write_comparison, write_report, writable_dir
+from archlab.report.pairing import pair_path, plan_pairs, run_pairs
 from archlab.report.plots import (plot_cost_scatter, plot_deltas, plot_macs_vs_latency, plot_stages,
                                   plot_top_modules, reported_ap)
 from archlab.report.runner import Job, run_jobs
@@ -215,6 +216,107 @@ def test_comparison_files_round_trip(tmp_path):
     assert {"model", "base", "change", "params", "macs", "macs[paper-hook]", "macs[paper-conv]",
             "latency_ms", "latency_p10_ms", "latency_p90_ms", "peak_bytes", "d_macs", "d_macs_pct",
             "d_latency_ms_pct", "d_peak_bytes_pct"} <= set(table.columns)
+
+
+# ---------------------------------------------------------------- paired latency
+
+PAIR = {"ratio": 1.1234, "ratio_p10": 1.05, "ratio_p90": 1.19, "n": 15, "model_ms": 10.0,
+        "base_ms": 8.9}
+
+
+def test_paired_ratio_is_a_column_of_its_own(tmp_path):
+    base, v = make_report("b"), make_report("v", scale=2, base="b")
+    comp = Comparison([base, v], paired={"v": {"base": "b", **PAIR}})
+    df = comp.to_frame().set_index("model")
+    assert df.loc["v", "latency_ratio"] == 1.1234 and df.loc["v", "latency_ratio_n"] == 15
+    assert pd.isna(df.loc["b", "latency_ratio"])
+    md = comp.to_markdown()
+    assert "latency vs base (paired)" in md.splitlines()[0]
+    row = next(ln for ln in md.splitlines() if ln.startswith("| v |"))
+    assert "1.12× (1.05–1.19)" in row and "18.0 (17.0–19.8)" in row  # beside the per-model median
+    paths = {r.model: r.save(tmp_path / "models" / r.model / "report.json") for r in (base, v)}
+    write_comparison(comp, tmp_path, paths)
+    again = load_comparison(tmp_path)
+    assert again.paired == comp.paired
+    pd.testing.assert_frame_equal(again.to_frame(), comp.to_frame())
+    table = pd.read_csv(tmp_path / "table.csv").set_index("model")
+    assert table.loc["v", "latency_ratio_p90"] == 1.19
+    assert "side by side" in (tmp_path / "table.md").read_text()
+
+
+def test_deltas_plot_uses_the_paired_ratio():
+    base, v = make_report("b"), make_report("v", scale=2, base="b")
+    ax = plot_deltas(Comparison([base, v], paired={"v": {"base": "b", **PAIR}})).axes[0]
+    assert "latency, paired with base" in ax.get_legend_handles_labels()[1]
+    assert "+12.3%" in [t.get_text() for t in ax.texts]  # the ratio, not the +100% of the medians
+    ax = plot_deltas(Comparison([base, v])).axes[0]
+    assert "latency (median)" in ax.get_legend_handles_labels()[1]
+
+
+def test_noisy_medians_defer_to_the_paired_ratio():
+    base, v = make_report("b"), make_report("v", base="b")
+    v.totals["latency_p90_ms"] = 3 * v.totals["latency_ms"]
+    text = comparison_markdown(Comparison([base, v], paired={"v": {"base": "b", **PAIR}}))
+    assert "Latency of v" in text and "paired ratio" in text.split("Latency of v")[1]
+    shaky = {"base": "b", **PAIR, "ratio_p90": 2.0}  # rounds that disagree
+    text = comparison_markdown(Comparison([base, v], paired={"v": shaky}))
+    assert "Paired latency of v" in text
+
+
+def test_plan_pairs_skips_other_inputs_and_failed_models(tmp_path):
+    reps = [make_report("b"), make_report("v", base="b"), make_report("w", base="b")]
+    comp = Comparison(reps, base={"v": "b", "w": "b", "x": "b"}, failures={"x": "boom"})
+    keys = {n: key_for(n) for n in ("b", "v", "x")}
+    keys["w"] = cache.request_key({"name": "w"}, (3, 128, 96), 1, "cpu", 1, versions={"torch": "x"})
+    jobs, skipped = plan_pairs(comp, keys, tmp_path, {"rounds": 15})
+    assert [(j.model, j.base) for j in jobs] == [("v", "b")]
+    assert "3x128x96" in skipped["w"]["skipped"] and skipped["w"]["base"] == "b"
+    assert jobs[0].path == pair_path(tmp_path, "v", "b")
+    comp.paired = skipped
+    assert "n/a (no paired ratio: input" in comp.to_markdown()
+    no_latency = Comparison([make_report("b", latency=False), make_report("v", base="b", latency=False)])
+    assert plan_pairs(no_latency, keys, tmp_path, {}) == ([], {})
+
+
+def test_run_pairs_resumes_and_survives_failures(tmp_path):
+    comp = Comparison([make_report("b"), make_report("v", base="b"), make_report("bad", base="b")])
+    calls = []
+
+    def time_pair(model, base):
+        calls.append(model)
+        if model == "bad":
+            raise RuntimeError("no forward\nsecond line")
+        return dict(PAIR)
+
+    jobs, _ = plan_pairs(comp, {n: key_for(n) for n in comp.order}, tmp_path, {"rounds": 15})
+    run = run_pairs(jobs, time_pair, progress=False, log=lambda m: None)
+    assert run.timed == ["v"] and run.failures == {"bad": "RuntimeError: no forward"} and not run.ok
+    assert run.paired["v"]["ratio"] == 1.1234 and run.paired["bad"]["error"].startswith("Runtime")
+    assert "timed 1, reused 0 pair(s), failed 1 (bad)" in run.line()
+    calls.clear()
+    run = run_pairs(jobs, time_pair, progress=False, log=lambda m: None)
+    assert calls == ["bad"] and run.reused == ["v"]  # only what is missing
+    calls.clear()
+    other, _ = plan_pairs(comp, {n: key_for(n) for n in comp.order}, tmp_path, {"rounds": 5})
+    run_pairs(other, time_pair, progress=False, log=lambda m: None)  # other settings: timed again
+    assert calls == ["v", "bad"]
+    calls.clear()
+    run_pairs(jobs, time_pair, fresh=True, progress=False, log=lambda m: None)
+    assert calls == ["v", "bad"]
+
+
+def test_run_pairs_keeps_finished_pairs_on_ctrl_c(tmp_path):
+    comp = Comparison([make_report("b"), make_report("v", base="b"), make_report("w", base="b")])
+
+    def time_pair(model, base):
+        if model == "w":
+            raise KeyboardInterrupt
+        return dict(PAIR)
+
+    jobs, _ = plan_pairs(comp, {n: key_for(n) for n in comp.order}, tmp_path, {})
+    run = run_pairs(jobs, time_pair, progress=False, log=lambda m: None)
+    assert run.interrupted and list(run.paired) == ["v"]
+    assert cache.lookup_pair(jobs[0].path, jobs[0].key)["ratio"] == 1.1234
 
 
 # ---------------------------------------------------------------- files and plots

@@ -13,7 +13,7 @@ hooks removed, training flags, device, memory format and thread count restored.
 from __future__ import annotations
 
 import time
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 
 import torch
 from torch import nn
@@ -50,28 +50,6 @@ def _check(module, input_size, batch, memory_format, warmup, iters, budget_s):
             and budget_s > 0):
         raise ValueError(f"need warmup >= 0, iters >= 1, budget_s > 0; got {warmup}, {iters}, "
                          f"{budget_s}")
-
-
-@contextmanager
-def _placed(module: nn.Module, device: torch.device, memory_format: str):
-    """The model on `device` (and in channels_last) for the run, then put back where it was."""
-    first = next(iter(module.parameters()), None)
-    if first is None:
-        first = next(iter(module.buffers()), None)
-    home = first.device if first is not None else device
-    moved = home != device
-    cl = memory_format == "channels_last"
-    try:
-        if moved:
-            module.to(device)
-        if cl:
-            module.to(memory_format=torch.channels_last)
-        yield
-    finally:
-        if cl:
-            module.to(memory_format=torch.contiguous_format)
-        if moved:
-            module.to(home)
 
 
 def _is_oom(exc: BaseException) -> bool:
@@ -127,7 +105,7 @@ def profile_module(module: nn.Module, input_size, *, batch: int = 1, device="cpu
         n_threads = stack.enter_context(_env.threads(threads))
         stack.enter_context(evaluating(module))
         try:
-            stack.enter_context(_placed(module, dev, memory_format))
+            stack.enter_context(_env.placed(module, dev, memory_format))
         except Exception as exc:  # e.g. out of memory moving the weights
             run.fail("moving the model", exc)
             run.forward_ok = False

@@ -1,5 +1,5 @@
 """The environment a measurement was taken in, the device check made before anything runs, and
-the thread count set for the run and restored after."""
+what is set for a run and restored after: thread count, the model's device and memory format."""
 from __future__ import annotations
 
 import datetime
@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from importlib import metadata
 
 import torch
+from torch import nn
 
 
 def check_device(device) -> torch.device:
@@ -44,6 +45,28 @@ def threads(n: int | None):
         yield torch.get_num_threads()
     finally:
         torch.set_num_threads(before)
+
+
+@contextmanager
+def placed(module: nn.Module, device: torch.device, memory_format: str):
+    """The model on `device` (and in channels_last) for the run, then put back where it was."""
+    first = next(iter(module.parameters()), None)
+    if first is None:
+        first = next(iter(module.buffers()), None)
+    home = first.device if first is not None else device
+    moved = home != device
+    cl = memory_format == "channels_last"
+    try:
+        if moved:
+            module.to(device)
+        if cl:
+            module.to(memory_format=torch.channels_last)
+        yield
+    finally:
+        if cl:
+            module.to(memory_format=torch.contiguous_format)
+        if moved:
+            module.to(home)
 
 
 @contextmanager

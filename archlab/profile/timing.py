@@ -7,6 +7,8 @@ Per module: perf_counter in forward hooks (CPU), or CUDA events recorded in hook
 one synchronisation at the end of the pass (GPU). A module called several times in one forward
 reports the sum of its calls. Hooks cost time themselves: the engine reports the instrumented
 minus the uninstrumented end-to-end time as the hook overhead.
+Side by side: several models timed in interleaved rounds (the running order rotates from round to
+round), so a comparison divides times taken seconds apart, under the same load, not minutes apart.
 """
 from __future__ import annotations
 
@@ -52,17 +54,7 @@ def time_forward(fn: Callable[[], object], device: torch.device, *, warmup: int,
     start = time.perf_counter()
     cuda = device.type == "cuda"
     while len(samples) < max(iters, 1):
-        if cuda:
-            a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            a.record()
-            fn()
-            b.record()
-            b.synchronize()
-            samples.append(a.elapsed_time(b))
-        else:
-            t0 = time.perf_counter()
-            fn()
-            samples.append((time.perf_counter() - t0) * 1e3)
+        samples.append(_time_one_call(fn, cuda))
         if time.perf_counter() - start > budget_s and len(samples) >= min(MIN_ITERS, iters):
             break
     return samples
@@ -134,3 +126,71 @@ def time_modules(fn: Callable[[], object], table: ModuleTable, device: torch.dev
         xs = sorted(it[i] * 1e3 for it in per_iter)
         medians.append(quantile(xs, 0.5))
     return medians, e2e
+
+
+# ---------------------------------------------------------------- side by side (paired)
+
+def rotated(names: list[str], round_index: int) -> list[str]:
+    """The running order of one round: the list rotated by the round number, so each contender
+    goes first, second, ... equally often (two contenders: AB, BA, AB, ...)."""
+    k = round_index % len(names)
+    return names[k:] + names[:k]
+
+
+def _time_one_call(fn: Callable[[], object], cuda: bool) -> float:
+    if cuda:
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        fn()
+        end.record()
+        end.synchronize()
+        return start.elapsed_time(end)
+    t0 = time.perf_counter()
+    fn()
+    return (time.perf_counter() - t0) * 1e3
+
+
+def time_side_by_side(forwards: dict[str, Callable[[], object]], device: torch.device, *,
+                      warmup: int = 2, rounds: int = 15,
+                      budget_s: float = 4.0) -> dict[str, list[float]]:
+    """Milliseconds per call of every contender, measured in interleaved rounds.
+
+    Every contender is warmed up first (`warmup` rounds), then each round runs every contender once,
+    in an order rotated from round to round, until `rounds` rounds or the time budget (never fewer
+    than MIN_ITERS rounds). Load on the machine that comes and goes therefore lands on all
+    contenders alike, and round i of one contender can be divided by round i of another.
+    Returns name -> per-round samples (equal lengths, in round order).
+    """
+    if not forwards:
+        raise ValueError("time_side_by_side needs at least one contender")
+    if rounds < 1 or warmup < 0 or budget_s <= 0:
+        raise ValueError(f"need rounds >= 1, warmup >= 0, budget_s > 0; got {rounds}, {warmup}, "
+                         f"{budget_s}")
+    names = list(forwards)
+    cuda = device.type == "cuda"
+    for r in range(warmup):
+        for name in rotated(names, r):
+            forwards[name]()
+    _sync(device)
+    samples: dict[str, list[float]] = {name: [] for name in names}
+    start = time.perf_counter()
+    for r in range(rounds):
+        for name in rotated(names, r):
+            samples[name].append(_time_one_call(forwards[name], cuda))
+        if time.perf_counter() - start > budget_s and r + 1 >= min(MIN_ITERS, rounds):
+            break
+    return samples
+
+
+def paired_ratio(model_ms: list[float], base_ms: list[float]) -> dict:
+    """Per-round ratios model/base of two side-by-side sample lists, summarised: median ('ratio'),
+    p10, p90 and n, plus each contender's median over the same rounds."""
+    if len(model_ms) != len(base_ms):
+        raise ValueError(f"paired samples must come from the same rounds; got {len(model_ms)} "
+                         f"and {len(base_ms)} samples")
+    ratios = sorted(m / b for m, b in zip(model_ms, base_ms) if b > 0)
+    if not ratios:
+        raise ValueError("no paired rounds with a positive base time")
+    return {"ratio": quantile(ratios, 0.5), "ratio_p10": quantile(ratios, 0.1),
+            "ratio_p90": quantile(ratios, 0.9), "n": len(ratios),
+            "model_ms": quantile(sorted(model_ms), 0.5), "base_ms": quantile(sorted(base_ms), 0.5)}

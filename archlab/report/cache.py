@@ -2,7 +2,9 @@
 
 The key is (spec, input, batch, device, threads, versions of torch / archlab / fvcore / thop). A
 rerun with the same key reuses the report on disk instead of measuring again, provided the report
-holds what is asked now (latency, the conventions) and finished without an error.
+holds what is asked now (latency, the conventions) and finished without an error. A paired timing
+(a model and its base side by side) is saved the same way, keyed by both reports' keys and the
+pairing settings.
 """
 from __future__ import annotations
 
@@ -80,6 +82,33 @@ def store(folder: str | Path, report: Report, key: dict, *, latency: bool, conve
 def forget(folder: str | Path) -> None:
     """Drop the key so the report in `folder` is measured again."""
     (Path(folder) / KEY_FILE).unlink(missing_ok=True)
+
+
+def pair_key(model_key: dict, base_key: dict, settings: dict) -> dict:
+    """The identity of a paired timing: what each side measures, and how the pair is timed."""
+    return {"model": _plain(model_key), "base": _plain(base_key), "settings": _plain(settings)}
+
+
+def lookup_pair(path: str | Path, key: dict) -> dict | None:
+    """The paired result saved at `path` if it was timed under `key`; otherwise None."""
+    try:
+        saved = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(saved, dict) or saved.get("key") != _plain(key):
+        return None
+    result = saved.get("result")
+    return result if isinstance(result, dict) else None
+
+
+def store_pair(path: str | Path, key: dict, result: dict) -> Path:
+    """Save one paired result with its key, atomically (an interrupted save leaves no half file)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps({"key": _plain(key), "result": result}, indent=1))
+    tmp.replace(path)
+    return path
 
 
 CONVENTION_NAMES = ("archlab", "fvcore", "thop", "paper-hook", "paper-conv")

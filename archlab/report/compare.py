@@ -3,6 +3,9 @@
 A Comparison holds Reports (plus the models that failed to measure) and, for each model, the base
 it is compared against: by default the spec's own `base` (a variant against the model it was
 derived from), or one model for all (`archlab compare models A B C` compares against A).
+Latency is compared two ways: the delta of per-model medians (each model timed on its own, minutes
+apart) and, where measured, the paired ratio model/base (the two timed side by side in one run, see
+pairing.py), which is the robust number on a shared machine.
 """
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from .result import Report, load_report, read_json
-from .units import is_missing, mib, ms, pct, si
+from .units import is_missing, mib, ms, pct, ratio, si
 
 SCHEMA = "archlab.comparison/1"
 
@@ -29,15 +32,25 @@ METRICS = {
     "latency_p90_ms": lambda r: r.totals.get("latency_p90_ms"),
     "peak_bytes": lambda r: r.totals.get("peak_bytes"),
 }
-NOISY_PCT = 50.0  # a p10–p90 spread wider than this share of the median marks a busy machine
+# A p10–p90 spread wider than this share of the median marks a busy machine: for a model timed on
+# its own (its median delta is then unreliable) and for a paired ratio (the load changed within
+# rounds, faster than the alternation can even out).
+NOISY_PCT = 50.0
+PAIRED = {"latency_ratio": "ratio", "latency_ratio_p10": "ratio_p10", "latency_ratio_p90": "ratio_p90",
+          "latency_ratio_n": "n"}  # frame column -> key of a paired result
+PAIRED_HEADER = "latency vs base (paired)"
 DELTA = ("params", "macs", "macs[paper-hook]", "macs[paper-conv]", "latency_ms", "peak_bytes")
 
 
 class Comparison:
     """Reports side by side, each with deltas (absolute and %) against its base."""
 
-    def __init__(self, reports, base=None, failures: dict[str, str] | None = None):
+    def __init__(self, reports, base=None, failures: dict[str, str] | None = None,
+                 paired: dict[str, dict] | None = None):
         self.reports: dict[str, Report] = {}
+        # model -> its paired timing with its base: ratio, ratio_p10, ratio_p90, n, ... or, when
+        # there is none, {"base": ..., "error" | "skipped": why}
+        self.paired: dict[str, dict] = dict(paired or {})
         for r in (reports.values() if isinstance(reports, dict) else reports):
             self.reports[r.model] = r
         self.failures = dict(failures or {})
@@ -104,6 +117,7 @@ class Comparison:
             for k, get in METRICS.items():
                 rec[k] = get(r) if r is not None else None
             rec["latency_spread_pct"] = _spread(rec)
+            rec.update(self._paired_columns(n))
             rec["error"] = self.failures.get(n) or _report_error(r)
             recs.append(rec)
         df = pd.DataFrame.from_records(recs)
@@ -123,11 +137,23 @@ class Comparison:
             df[f"d_{k}_pct"] = dp
         return df
 
+    def _paired_columns(self, name: str) -> dict:
+        """The paired ratio against the current base (a result paired with another base is stale)."""
+        got = self.paired.get(name) or {}
+        if got.get("base") != self.bases.get(name):
+            got = {}
+        cols = {col: got.get(key) for col, key in PAIRED.items()}
+        r = cols["latency_ratio"]
+        cols["d_latency_paired_pct"] = None if is_missing(r) else 100.0 * (r - 1.0)
+        cols["latency_ratio_spread_pct"] = _ratio_spread(cols)
+        cols["latency_ratio_note"] = got.get("error") or got.get("skipped")
+        return cols
+
     def to_markdown(self) -> str:
         df = self.to_frame()
         lines = ["| model | base | what changed | params | MACs[archlab] | paper-hook M (2^20) |"
-                 " paper-conv G (2^30) | latency ms (p10–p90) | peak MiB |",
-                 "|---|---|---|---:|---:|---:|---:|---:|---:|"]
+                 f" paper-conv G (2^30) | latency ms (p10–p90) | {PAIRED_HEADER} | peak MiB |",
+                 "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
         for _, row in df.iterrows():
             base, err = _text(row["base"]), _text(row["error"])
             lat = ms(row["latency_ms"])
@@ -140,7 +166,8 @@ class Comparison:
                      _cell(row, "params", si), _cell(row, "macs", si),
                      _cell(row, "macs[paper-hook]", lambda v: f"{v / 2 ** 20:.1f}"),
                      _cell(row, "macs[paper-conv]", lambda v: f"{v / 2 ** 30:.3f}"),
-                     lat + _delta_text(row, "latency_ms", ms), _cell(row, "peak_bytes", mib)]
+                     lat + _delta_text(row, "latency_ms", ms), _paired_cell(row),
+                     _cell(row, "peak_bytes", mib)]
             if err:
                 cells[2] += f" — **failed:** {err}"
             lines.append("| " + " | ".join(cells) + " |")
@@ -149,7 +176,7 @@ class Comparison:
     # ---------------------------------------------------------------- files
     def to_dict(self) -> dict:
         return {"schema": SCHEMA, "models": self.order, "base": self.bases,
-                "failures": self.failures, "settings": self.settings()}
+                "failures": self.failures, "settings": self.settings(), "paired": self.paired}
 
     def save(self, path: str | Path, report_paths: dict[str, str]) -> Path:
         """comparison.json: the models, their bases, failures, and where each report lies
@@ -169,6 +196,37 @@ def _spread(rec) -> float | None:
     if any(is_missing(v) for v in (med, lo, hi)) or not med:
         return None
     return 100.0 * (hi - lo) / med
+
+
+def _ratio_spread(cols) -> float | None:
+    """p10–p90 spread of a paired ratio, in % of the ratio."""
+    r, lo, hi = cols.get("latency_ratio"), cols.get("latency_ratio_p10"), cols.get("latency_ratio_p90")
+    if any(is_missing(v) for v in (r, lo, hi)) or not r:
+        return None
+    return 100.0 * (hi - lo) / r
+
+
+def paired_text(row) -> str:
+    """'1.12× (1.05–1.19)': the paired ratio with its p10–p90, '' when there is none."""
+    if is_missing(row.get("latency_ratio")):
+        return ""
+    text = ratio(row["latency_ratio"])
+    if not is_missing(row.get("latency_ratio_p10")):
+        text += (f" ({ratio(row['latency_ratio_p10'], times=False)}–"
+                 f"{ratio(row['latency_ratio_p90'], times=False)})")
+    return text
+
+
+def _paired_cell(row) -> str:
+    """The table cell: the paired ratio, ⚠ when its spread is wide, n/a with the reason otherwise."""
+    if _text(row["base"]) is None:
+        return "—"
+    text = paired_text(row)
+    if not text:
+        note = _text(row.get("latency_ratio_note"))
+        return "n/a" + (f" ({note})".replace("|", "\\|") if note else "")
+    spread = row.get("latency_ratio_spread_pct")
+    return text + (" ⚠" if not is_missing(spread) and spread > NOISY_PCT else "")
 
 
 def _text(v) -> str | None:
@@ -208,4 +266,4 @@ def load_comparison(path: str | Path) -> Comparison:
     order = [n for n in listed if n in where] + [n for n in where if n not in listed]
     reports = [load_report(path.parent / where[n]) for n in order]
     base = {n: b for n, b in data.get("base", {}).items()}
-    return Comparison(reports, base=base, failures=data.get("failures"))
+    return Comparison(reports, base=base, failures=data.get("failures"), paired=data.get("paired"))

@@ -3,7 +3,8 @@
 reports/NAME/      report.json (the Report, exact), modules.csv (every module, every convention),
                    summary.md (reads on its own), stages.png, top_modules.png, macs_vs_latency.png
 reports/variants/  table.csv, table.md, comparison.json, deltas.png, cost_scatter.png, and
-                   models/NAME/report.json for every model compared (the resume cache)
+                   models/NAME/report.json for every model compared (the resume cache), and
+                   pairs/MODEL__vs__BASE.json for every paired timing (its resume cache)
 """
 from __future__ import annotations
 
@@ -70,18 +71,43 @@ def comparison_markdown(comp: Comparison, plots=()) -> str:
              "Each row gives the cost, then (second line) its change against the base, absolute and "
              "in %. MACs [archlab]: every executed op, 1 multiply-add = 1, per batch. paper-hook: the "
              "Lite-/Dite-HRNet README rule in units of 2^20; paper-conv: the HRNet README rule (conv "
-             "and linear only) in units of 2^30. Latency: whole model, median over timed runs with "
-             "p10–p90 in brackets. Peak memory: peak live tensor storage during a forward pass.", "",
+             "and linear only) in units of 2^30. Latency: whole model, each model timed on its own, "
+             "median over timed runs with p10–p90 in brackets. Peak memory: peak live tensor storage "
+             "during a forward pass.", "",
+             "Latency vs base (paired): the model and its base timed side by side in one run on "
+             "the same input (after a warm-up, rounds that run each once, in alternating order), "
+             "given as the median of the per-round ratios model/base with p10–p90 in brackets; "
+             "load on the machine weighs on both alike, so compare latencies by this ratio.", "",
              comp.to_markdown()]
-    df = comp.to_frame()
-    noisy = df[df["latency_spread_pct"].astype(float) > NOISY_PCT]["model"].tolist()
-    if noisy:
-        lines += ["", f"⚠ Latency of {', '.join(noisy)}: the p10–p90 spread exceeds {NOISY_PCT:.0f}% of "
-                  "the median, so the machine was busy while they ran; compare their latencies with "
-                  "care, or measure again on a quiet machine (`--fresh`)."]
+    lines += _spread_warnings(comp.to_frame())
     failed = {n: e for n, e in comp.failures.items()}
     if failed:
         lines += ["", "## Failed", ""] + [f"- **{n}**: {e}" for n, e in failed.items()]
     for p in plots:
         lines += ["", f"![{p}]({p})"]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _spread_warnings(df) -> list[str]:
+    """⚠ lines: per-model medians taken under load (the paired ratio, where there is one, is the
+    number to trust), and paired ratios whose rounds disagree."""
+    noisy = df[df["latency_spread_pct"].astype(float) > NOISY_PCT]
+    paired = df["latency_ratio"].notna()
+    # a base's noisy median matters no more once its variants are paired with it
+    covered = noisy["latency_ratio"].notna() | noisy["model"].isin(set(df.loc[paired, "base"]))
+    out = []
+    if covered.any():
+        out += ["", f"⚠ Latency of {', '.join(noisy[covered]['model'])}: the p10–p90 spread exceeds "
+                f"{NOISY_PCT:.0f}% of the median, so the machine was busy while they were timed on "
+                "their own and their median deltas are unreliable; the paired ratio, timed side by "
+                "side with the base, is the number to compare."]
+    if (~covered).any():
+        out += ["", f"⚠ Latency of {', '.join(noisy[~covered]['model'])}: the p10–p90 spread "
+                f"exceeds {NOISY_PCT:.0f}% of the median, so the machine was busy while they ran; "
+                "compare their latencies with care, or measure again on a quiet machine (`--fresh`)."]
+    shaky = df[df["latency_ratio_spread_pct"].astype(float) > NOISY_PCT]["model"].tolist()
+    if shaky:
+        out += ["", f"⚠ Paired latency of {', '.join(shaky)}: the p10–p90 spread of the per-round "
+                f"ratios exceeds {NOISY_PCT:.0f}% of the ratio, so the load changed within "
+                "rounds; measure again (`--fresh`)."]
+    return out

@@ -13,8 +13,9 @@ def plot_deltas(comp: Comparison) -> Figure:
     """For each variant, the % change in params, MACs, latency and peak memory against its base."""
     df = comp.to_frame()
     df = df[df["base"].notna() & df["model"].isin(list(comp.reports))].copy()
+    df["latency_pct"], latency_label = _latency_change(df)
     bars = [("d_params_pct", "params", PAR_COLOR), ("d_macs_pct", "MACs [archlab]", MAC_COLOR),
-            ("d_latency_ms_pct", "latency (median)", LAT_COLOR),
+            ("latency_pct", latency_label, LAT_COLOR),
             ("d_peak_bytes_pct", "peak memory", MEM_COLOR)]
     fig = figure(11, 0.55 * max(len(df), 2) + 2.4)
     ax = fig.add_subplot()
@@ -23,7 +24,7 @@ def plot_deltas(comp: Comparison) -> Figure:
                 transform=ax.transAxes)
         ax.set_axis_off()
         return fig
-    key = "d_latency_ms_pct" if df["d_latency_ms_pct"].notna().any() else "d_macs_pct"
+    key = "latency_pct" if df["latency_pct"].notna().any() else "d_macs_pct"
     df = df.sort_values(key, na_position="first")
     y = np.arange(len(df))
     h = 0.8 / len(bars)
@@ -48,10 +49,22 @@ def plot_deltas(comp: Comparison) -> Figure:
     ax.grid(axis="x", alpha=0.3)
     fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncol=4, fontsize=8,
                frameon=False)
-    by = "latency" if key.startswith("d_lat") else "MACs"
+    by = "latency" if key == "latency_pct" else "MACs"
     ax.set_title(f"What each design choice costs (sorted by {by}"
                  f" change)\n{comp.title()}", fontsize=10)
     return fig
+
+
+def _latency_change(df):
+    """% latency change per variant: from the paired ratio (timed side by side with the base) where
+    there is one, else from the per-model medians; and the legend label that says which."""
+    paired = df["d_latency_paired_pct"].astype(float)
+    change = paired.fillna(df["d_latency_ms_pct"].astype(float))
+    if not paired.notna().any():
+        return change, "latency (median)"
+    if paired.notna().sum() == change.notna().sum():
+        return change, "latency, paired with base"
+    return change, "latency, paired with base (where missing: medians)"
 
 
 def plot_cost_scatter(comp: Comparison) -> Figure:

@@ -90,6 +90,13 @@ def ms(x) -> str:
     return f"{x:.3f}"
 
 
+def ratio(x, times: bool = True) -> str:
+    """A latency ratio: 1.1234 -> '1.12×' ('1.12' with times=False, for a p10–p90 range)."""
+    if is_missing(x):
+        return "n/a"
+    return f"{x:.2f}" + ("×" if times else "")
+
+
 def pct(x, signed: bool = False) -> str:
     if is_missing(x) or (isinstance(x, float) and math.isinf(x)):
         return "n/a"

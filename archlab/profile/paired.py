@@ -1,0 +1,64 @@
+"""Paired latency: models timed side by side, in one run, on the same input.
+
+Timing each model on its own and comparing medians taken minutes apart lets whatever else runs on
+the machine decide the comparison (a process that starts halfway through makes the later model
+look slower). Here the contenders run in interleaved rounds whose order rotates
+(timing.time_side_by_side), and a comparison is the median of the per-round ratios: load that
+comes and goes shifts both sides of each ratio alike. Works on any nn.Module.
+"""
+from __future__ import annotations
+
+from contextlib import ExitStack
+
+import torch
+from torch import nn
+
+from . import env as _env
+from . import timing
+from .hooks import evaluating
+
+# a comparison of 15 variants at 256x192 on 2 CPU cores: about 5 s per pair
+PAIR_WARMUP, PAIR_ROUNDS, PAIR_BUDGET_S = 2, 15, 4.0
+
+
+def time_models_side_by_side(models: dict[str, nn.Module], input_size, *, batch: int = 1,
+                             device="cpu", threads: int | None = None, warmup: int = PAIR_WARMUP,
+                             rounds: int = PAIR_ROUNDS, budget_s: float = PAIR_BUDGET_S,
+                             seed: int = 0) -> dict[str, list[float]]:
+    """Per-round milliseconds of every model, all fed one random input of shape
+    (batch, *input_size), in eval mode under torch.inference_mode; each model is given back in the
+    mode and on the device it was found."""
+    if not models or not all(isinstance(m, nn.Module) for m in models.values()):
+        raise ValueError("time_models_side_by_side needs a dict of name -> nn.Module")
+    dev = _env.check_device(device)
+    with ExitStack() as stack:
+        stack.enter_context(_env.gc_paused())
+        stack.enter_context(_env.threads(threads))
+        for model in models.values():
+            stack.enter_context(evaluating(model))
+            stack.enter_context(_env.placed(model, dev, "contiguous"))
+        first = next(iter(models.values()))
+        dtype = next((p.dtype for p in first.parameters() if p.is_floating_point()),
+                     torch.get_default_dtype())
+        gen = torch.Generator().manual_seed(seed)  # the same input for every contender
+        x = torch.randn(batch, *input_size, generator=gen, dtype=dtype).to(dev)
+        forwards = {name: (lambda m=model: m(x)) for name, model in models.items()}
+        with torch.inference_mode():
+            return timing.time_side_by_side(forwards, dev, warmup=warmup, rounds=rounds,
+                                            budget_s=budget_s)
+
+
+def paired_latency(model: nn.Module, base: nn.Module, input_size, *, batch: int = 1, device="cpu",
+                   threads: int | None = None, warmup: int = PAIR_WARMUP, rounds: int = PAIR_ROUNDS,
+                   budget_s: float = PAIR_BUDGET_S, seed: int = 0) -> dict:
+    """Latency of `model` relative to `base`, timed side by side: 'ratio' (median of the per-round
+    ratios model/base), 'ratio_p10', 'ratio_p90', 'n', each side's median ms over the same rounds
+    ('model_ms', 'base_ms'), and the method (warm-up, rounds, budget, device, threads)."""
+    samples = time_models_side_by_side({"model": model, "base": base}, input_size, batch=batch,
+                                       device=device, threads=threads, warmup=warmup,
+                                       rounds=rounds, budget_s=budget_s, seed=seed)
+    out = timing.paired_ratio(samples["model"], samples["base"])
+    out.update(warmup_rounds=warmup, max_rounds=rounds, budget_s=budget_s,
+               device=str(_env.check_device(device)), threads=threads or torch.get_num_threads(),
+               order="rotated each round")
+    return out
