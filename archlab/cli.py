@@ -102,10 +102,6 @@ def parse_conventions(values) -> list[str] | None:
     return list(dict.fromkeys(names))
 
 
-def folder_name(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.=-]+", "_", name)
-
-
 def _err(msg: str) -> None:
     print(f"archlab: {msg}", file=sys.stderr)
 
@@ -200,13 +196,13 @@ def _check_common(args):
 
 def cmd_profile(args) -> int:
     from .report.files import writable_dir, write_report
-    from .report.runner import measured_nothing
+    from .report.runner import measured_nothing, safe_name
     from .report.tables import module_table, totals_lines
 
     _check_common(args)
     if args.depth < 0:
         raise ValueError(f"--depth must be 0 or more; got {args.depth}")
-    jobs, shapes = _jobs([args.name], args, lambda n: Path(args.out or Path("reports") / folder_name(n)))
+    jobs, shapes = _jobs([args.name], args, lambda n: Path(args.out or Path("reports") / safe_name(n)))
     name, folder = jobs[0].name, writable_dir(jobs[0].folder)
     result = _run(jobs, shapes, args, reraise=(ValueError,))  # e.g. an input the model cannot take
     if result.interrupted:
@@ -258,6 +254,7 @@ def cmd_compare(args) -> int:
     from .models import get_spec, list_variants
     from .report.compare import Comparison
     from .report.files import writable_dir, write_comparison
+    from .report.runner import safe_name
 
     _check_common(args)
     if args.what == "variants":
@@ -269,7 +266,7 @@ def cmd_compare(args) -> int:
         if base not in names:
             names.insert(0, base)
     out = writable_dir(args.out)
-    jobs, shapes = _jobs(names, args, lambda n: out / "models" / folder_name(n))
+    jobs, shapes = _jobs(names, args, lambda n: out / "models" / safe_name(n))
     # the table needs whole-model numbers under the archlab and paper rules: skip the slow fvcore
     # and thop traces and the per-module timing pass unless asked (`archlab profile` does them all)
     result = _run(jobs, shapes, args, conventions=COMPARE_CONVENTIONS, per_module=False)

@@ -139,7 +139,6 @@ def adaptive_max(args, kwargs, out):
 
 
 def avg_pool(args, kwargs, out):
-    x = args[0]
     nd = out.dim() - 2 if out.dim() >= 3 else 1
     k = _prod(_tuple(args[1], nd))
     macs = out.numel() * k

@@ -9,7 +9,6 @@ timing itself is a callable handed in by the caller: this package never imports 
 """
 from __future__ import annotations
 
-import re
 import sys
 import time
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from typing import Callable
 
 from .cache import lookup_pair, pair_key, store_pair
 from .compare import Comparison
+from .runner import Tally, safe_name
 from .units import is_missing
 
 PAIRS_FOLDER = "pairs"
@@ -32,31 +32,16 @@ class PairJob:
 
 
 @dataclass
-class PairRun:
+class PairRun(Tally):
     paired: dict[str, dict] = field(default_factory=dict)  # model -> ratio stats, or why there are none
     timed: list[str] = field(default_factory=list)
-    reused: list[str] = field(default_factory=list)
-    failures: dict[str, str] = field(default_factory=dict)  # model -> one-line reason
-    interrupted: bool = False
-    seconds: float = 0.0
-
-    @property
-    def ok(self) -> bool:
-        return not self.failures and not self.interrupted
 
     def line(self) -> str:
-        parts = [f"paired latency: timed {len(self.timed)}, reused {len(self.reused)} pair(s)"]
-        if self.failures:
-            parts.append(f"failed {len(self.failures)} ({', '.join(self.failures)})")
-        if self.interrupted:
-            parts.append("interrupted")
-        return ", ".join(parts) + f" in {self.seconds:.1f} s"
+        return self._line(f"paired latency: timed {len(self.timed)}, reused {len(self.reused)} pair(s)")
 
 
 def pair_path(folder: str | Path, model: str, base: str) -> Path:
-    def safe(name):
-        return re.sub(r"[^A-Za-z0-9_.=-]+", "_", name)
-    return Path(folder) / PAIRS_FOLDER / f"{safe(model)}__vs__{safe(base)}.json"
+    return Path(folder) / PAIRS_FOLDER / f"{safe_name(model)}__vs__{safe_name(base)}.json"
 
 
 def _has_latency(comp: Comparison, name: str) -> bool:

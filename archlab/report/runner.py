@@ -6,6 +6,7 @@ measuring itself is a callable handed in by the caller: this package never impor
 """
 from __future__ import annotations
 
+import re
 import sys
 import time
 from dataclasses import dataclass, field
@@ -24,12 +25,12 @@ class Job:
 
 
 @dataclass
-class RunResult:
-    reports: dict[str, Report] = field(default_factory=dict)  # in job order, reused and measured
-    failures: dict[str, str] = field(default_factory=dict)  # name -> one-line reason
-    measured: list[str] = field(default_factory=list)
+class Tally:
+    """What a run over many items did: which failed (with a one-line reason), which were reused from
+    disk, whether Ctrl-C cut it short, and how long it took."""
+
+    failures: dict[str, str] = field(default_factory=dict)
     reused: list[str] = field(default_factory=list)
-    folders: dict[str, Path] = field(default_factory=dict)
     interrupted: bool = False
     seconds: float = 0.0
 
@@ -37,13 +38,28 @@ class RunResult:
     def ok(self) -> bool:
         return not self.failures and not self.interrupted
 
-    def line(self) -> str:
-        parts = [f"measured {len(self.measured)}", f"reused {len(self.reused)}"]
+    def _line(self, head: str) -> str:
+        parts = [head]
         if self.failures:
             parts.append(f"failed {len(self.failures)} ({', '.join(self.failures)})")
         if self.interrupted:
             parts.append("interrupted")
         return ", ".join(parts) + f" in {self.seconds:.1f} s"
+
+
+@dataclass
+class RunResult(Tally):
+    reports: dict[str, Report] = field(default_factory=dict)  # in job order, reused and measured
+    measured: list[str] = field(default_factory=list)
+    folders: dict[str, Path] = field(default_factory=dict)
+
+    def line(self) -> str:
+        return self._line(f"measured {len(self.measured)}, reused {len(self.reused)}")
+
+
+def safe_name(name: str) -> str:
+    """A model name as a file or folder name ("dite18@context=crw" stays readable)."""
+    return re.sub(r"[^A-Za-z0-9_.=-]+", "_", name)
 
 
 def report_error(report: Report) -> str | None:
