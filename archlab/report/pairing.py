@@ -9,7 +9,6 @@ timing itself is a callable handed in by the caller: this package never imports 
 """
 from __future__ import annotations
 
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import Callable
 
 from .cache import lookup_pair, pair_key, store_pair
 from .compare import Comparison
-from .runner import Tally, safe_name
+from .runner import Tally, log_above_bar, one_line, progress_bar, safe_name
 from .units import is_missing
 
 PAIRS_FOLDER = "pairs"
@@ -81,8 +80,6 @@ def run_pairs(jobs: list[PairJob], time_pair: Callable[[str, str], dict], *, fre
     A pair that raises is recorded in `failures` (and in `paired` as an error) and the run goes on;
     Ctrl-C stops it and returns what finished, with `interrupted` set.
     """
-    from tqdm.auto import tqdm
-
     started = time.perf_counter()
     run = PairRun()
     todo = []
@@ -93,13 +90,11 @@ def run_pairs(jobs: list[PairJob], time_pair: Callable[[str, str], dict], *, fre
             run.reused.append(job.model)
         else:
             todo.append(job)
-    say = log or (lambda msg: tqdm.write(msg, file=sys.stderr))
+    say = log or log_above_bar
     if run.reused:
         say(f"reusing {len(run.reused)} paired timing(s) with the same keys"
             + ("" if todo else "; no pair to time (--fresh times them again)"))
-    bar = tqdm(total=len(todo), file=sys.stderr, unit="pair", disable=not progress or not todo,
-               dynamic_ncols=True, bar_format="{desc} |{bar}| {n_fmt}/{total_fmt} pairs, "
-               "{elapsed} elapsed, {remaining} left")
+    bar = progress_bar(len(todo), "pair", progress)
     try:
         for job in todo:
             bar.set_description_str(f"pairing {job.model} with {job.base}")
@@ -108,7 +103,7 @@ def run_pairs(jobs: list[PairJob], time_pair: Callable[[str, str], dict], *, fre
             except (KeyboardInterrupt, SystemExit):
                 raise
             except Exception as exc:  # one pair failing must not lose the others
-                msg = f"{type(exc).__name__}: {exc}".strip().splitlines()[0]
+                msg = one_line(exc)
                 run.failures[job.model] = msg
                 run.paired[job.model] = {"base": job.base, "error": msg}
                 say(f"pairing {job.model} with {job.base}: failed: {msg}")

@@ -62,6 +62,26 @@ def safe_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.=-]+", "_", name)
 
 
+def one_line(exc: BaseException) -> str:
+    """An exception as the one line a run records for the model or pair it failed."""
+    return f"{type(exc).__name__}: {exc}".strip().splitlines()[0]
+
+
+def log_above_bar(msg: str) -> None:
+    from tqdm.auto import tqdm
+
+    tqdm.write(msg, file=sys.stderr)
+
+
+def progress_bar(total: int, unit: str, enabled: bool):
+    """A progress bar on stderr over `total` units, with elapsed time and an estimate of time left."""
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, file=sys.stderr, unit=unit, disable=not enabled or not total,
+                dynamic_ncols=True, bar_format="{desc} |{bar}| {n_fmt}/{total_fmt} " + unit
+                + "s, {elapsed} elapsed, {remaining} left")
+
+
 def report_error(report: Report) -> str | None:
     """The errors a report records (its notes first; per-module errors when the notes hold none)."""
     errs = [n[len("error:"):].strip() for n in report.notes if n.startswith("error:")]
@@ -85,8 +105,6 @@ def run_jobs(jobs: list[Job], measure: Callable[[str, Callable], Report], *, fre
     stops the run and returns what finished, with `interrupted` set. Exceptions of the types in
     `reraise` (a user's mistake, when there is one model) propagate instead.
     """
-    from tqdm.auto import tqdm
-
     started = time.perf_counter()
     result = RunResult()
     todo = []
@@ -98,13 +116,11 @@ def run_jobs(jobs: list[Job], measure: Callable[[str, Callable], Report], *, fre
             result.reused.append(job.name)
         else:
             todo.append(job)
-    say = log or (lambda msg: tqdm.write(msg, file=sys.stderr))
+    say = log or log_above_bar
     if result.reused:
         say(f"reusing {len(result.reused)} finished report(s) with the same key: "
             f"{', '.join(result.reused)}" + ("" if todo else "; nothing to measure (--fresh re-measures)"))
-    bar = tqdm(total=len(todo), file=sys.stderr, unit="model", disable=not progress or not todo,
-               dynamic_ncols=True, bar_format="{desc} |{bar}| {n_fmt}/{total_fmt} models, "
-               "{elapsed} elapsed, {remaining} left")
+    bar = progress_bar(len(todo), "model", progress)
     try:
         for job in todo:
             bar.set_description_str(f"measuring {job.name}")
@@ -118,7 +134,7 @@ def run_jobs(jobs: list[Job], measure: Callable[[str, Callable], Report], *, fre
             except (KeyboardInterrupt, SystemExit, *reraise):
                 raise
             except Exception as exc:  # one model crashing must not lose the others
-                msg = f"{type(exc).__name__}: {exc}".strip().splitlines()[0]
+                msg = one_line(exc)
                 result.failures[job.name] = msg
                 say(f"{job.name}: failed: {msg}")
                 bar.update(1)
