@@ -152,7 +152,7 @@ def stage_frame(report: Report) -> pd.DataFrame:
         r = report.row(name)
         recs.append({"stage": r.name, "type": r.type, "params": r.params, "macs": r.macs,
                      "latency_ms": r.latency_ms, "act_bytes": r.act_bytes})
-    own = {"stage": "(outside the stages)", "type": root.type}
+    own = {"stage": "(outside the stages, timing residual)", "type": root.type}
     for k in ("params", "macs", "latency_ms"):
         total = getattr(root, k)
         own[k] = None if is_missing(total) else total - sum(x[k] or 0 for x in recs)
