@@ -123,7 +123,7 @@ def read_json(path: Path, schema: str, what: str, hint: str) -> dict:
     except FileNotFoundError:
         raise ReportError(f"no {what} at {path}: run `{hint}` first") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ReportError(f"cannot read {path} as a {what} ({exc}); delete it and run `{hint}` again") from None
+        raise ReportError(f"cannot read {path} as a {what} ({exc}); give one written by `{hint}`") from None
     if not isinstance(data, dict) or data.get("schema") != schema:
         raise ReportError(f"{path} is not an archlab {what} (schema {schema!r} expected)")
     return data
