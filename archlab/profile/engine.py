@@ -109,14 +109,11 @@ def profile_module(module: nn.Module, input_size, *, batch: int = 1, device="cpu
         except Exception as exc:  # e.g. out of memory moving the weights
             run.fail("moving the model", exc)
             run.forward_ok = False
-        dtype = next((p.dtype for p in module.parameters() if p.is_floating_point()),
-                     torch.get_default_dtype())
+        dtype = _env.model_dtype(module)
         x = None
-        try:
-            gen = torch.Generator().manual_seed(seed)  # the same input on every run
-            x = torch.randn(batch, *input_size, generator=gen, dtype=dtype).to(dev)
-            if memory_format == "channels_last":
-                x = x.contiguous(memory_format=torch.channels_last)
+        try:  # the same input on every run
+            x = _env.random_input(module, input_size, batch=batch, device=dev, seed=seed,
+                                  memory_format=memory_format)
         except Exception as exc:  # out of memory for a large batch, say
             run.fail("creating the input", exc)
             run.forward_ok = False
@@ -169,8 +166,8 @@ def _latency(module, x, table, run, warmup, iters, budget_s, per_module, module_
         module(x)
     try:
         with _env.gc_paused(), torch.inference_mode():
-            out["whole"] = timing.time_forward(forward, run.device, warmup=warmup, iters=iters,
-                                               budget_s=budget_s)
+            out["whole"] = timing.time_side_by_side({"model": forward}, run.device, warmup=warmup,
+                                                    rounds=iters, budget_s=budget_s)["model"]
             if per_module:
                 say("timing each module")
                 out["modules"], out["instrumented"] = timing.time_modules(

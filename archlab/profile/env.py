@@ -69,6 +69,20 @@ def placed(module: nn.Module, device: torch.device, memory_format: str):
             module.to(home)
 
 
+def model_dtype(module: nn.Module) -> torch.dtype:
+    """The floating dtype of the model's weights (torch's default when it has none)."""
+    return next((p.dtype for p in module.parameters() if p.is_floating_point()),
+                torch.get_default_dtype())
+
+
+def random_input(module: nn.Module, input_size, *, batch: int, device: torch.device, seed: int,
+                 memory_format: str = "contiguous") -> torch.Tensor:
+    """(batch, *input_size) of the model's dtype on `device`, the same for a given seed."""
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn(batch, *input_size, generator=gen, dtype=model_dtype(module)).to(device)
+    return x.contiguous(memory_format=torch.channels_last) if memory_format == "channels_last" else x
+
+
 @contextmanager
 def gc_paused():
     """Python's cyclic GC off for a measured pass, as timeit does: a full collection over a large

@@ -37,11 +37,8 @@ def time_models_side_by_side(models: dict[str, nn.Module], input_size, *, batch:
         for model in models.values():
             stack.enter_context(evaluating(model))
             stack.enter_context(_env.placed(model, dev, "contiguous"))
-        first = next(iter(models.values()))
-        dtype = next((p.dtype for p in first.parameters() if p.is_floating_point()),
-                     torch.get_default_dtype())
-        gen = torch.Generator().manual_seed(seed)  # the same input for every contender
-        x = torch.randn(batch, *input_size, generator=gen, dtype=dtype).to(dev)
+        x = _env.random_input(next(iter(models.values())), input_size, batch=batch, device=dev,
+                              seed=seed)  # the same input for every contender
         forwards = {name: (lambda m=model: m(x)) for name, model in models.items()}
         with torch.inference_mode():
             return timing.time_side_by_side(forwards, dev, warmup=warmup, rounds=rounds,

@@ -1,7 +1,7 @@
 """Latency: the whole model uninstrumented, then every module inclusively through hooks.
 
 Whole model: warm-up, then timed iterations until `iters` or the time budget (at least MIN_ITERS),
-reported as median, p10, p90, IQR and n. CPU times come from perf_counter; GPU times from CUDA
+reported as median, p10, p90, IQR and n (time_side_by_side with one contender). CPU times come from perf_counter; GPU times from CUDA
 events, synchronised after each iteration.
 Per module: perf_counter in forward hooks (CPU), or CUDA events recorded in hooks and read after
 one synchronisation at the end of the pass (GPU). A module called several times in one forward
@@ -42,22 +42,6 @@ def summarize(samples_ms: list[float]) -> dict:
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
-
-
-def time_forward(fn: Callable[[], object], device: torch.device, *, warmup: int, iters: int,
-                 budget_s: float) -> list[float]:
-    """Milliseconds of `iters` calls of fn (fewer when the budget runs out, never < MIN_ITERS)."""
-    for _ in range(warmup):
-        fn()
-    _sync(device)
-    samples: list[float] = []
-    start = time.perf_counter()
-    cuda = device.type == "cuda"
-    while len(samples) < max(iters, 1):
-        samples.append(_time_one_call(fn, cuda))
-        if time.perf_counter() - start > budget_s and len(samples) >= min(MIN_ITERS, iters):
-            break
-    return samples
 
 
 def time_modules(fn: Callable[[], object], table: ModuleTable, device: torch.device, *,
