@@ -90,8 +90,9 @@ def parse_input(text: str | None, default) -> tuple[int, int, int]:
 def parse_conventions(values) -> list[str] | None:
     if not values:
         return None
+    from .profile.conventions import CONVENTIONS as known
+
     names = [c.strip() for v in values for c in v.split(",") if c.strip()]
-    known = ("archlab", "fvcore", "thop", "paper-hook", "paper-conv")
     for c in names:
         if c not in known:
             import difflib
