@@ -32,6 +32,9 @@ def _measure_options(p: argparse.ArgumentParser, conventions: str = "all") -> No
                         f"paper-conv (repeat or comma-separate; default {conventions})")
     p.add_argument("--no-latency", action="store_true", help="count only; do not time (in a comparison: no paired timing)")
     p.add_argument("--fresh", action="store_true", help="measure again even if a matching report exists")
+    p.add_argument("--keep-noisy", action="store_true",
+                   help="reuse a matching report even when its latency was marked not reliable "
+                        "(by default such a latency is measured again)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -48,6 +51,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("name", help="a registered model, or NAME@field=value,...")
     _measure_options(p)
     p.add_argument("--depth", type=int, default=2, metavar="D", help="module-tree depth shown (default 2)")
+    p.add_argument("--cuda-graph", action="store_true",
+                   help="time the whole model as a replayed CUDA graph (needs --device cuda)")
     p.add_argument("--out", metavar="DIR", help="output folder (default reports/NAME)")
     p.add_argument("--format", choices=FORMATS, default="table", help="how the table is printed")
 
@@ -144,7 +149,8 @@ def _jobs(names, args, default_folder):
         spec = get_spec(name)
         shape = parse_input(args.input, spec.input_size)
         shapes[spec.name] = shape
-        key = request_key(spec.to_dict(), shape, args.batch, args.device, threads)
+        key = request_key(spec.to_dict(), shape, args.batch, args.device, threads,
+                          options={"cuda_graph": True} if getattr(args, "cuda_graph", False) else None)
         jobs.append(Job(spec.name, key, default_folder(spec.name)))
     return jobs, shapes
 
@@ -162,7 +168,7 @@ def _run(jobs, shapes, args, reraise=(), conventions=None, **options):
 
     return run_jobs(jobs, measure, fresh=args.fresh, latency=not args.no_latency,
                     conventions=conventions, progress=not args.no_progress,
-                    log=lambda m: _err(m), reraise=reraise)
+                    log=lambda m: _err(m), reraise=reraise, keep_noisy=args.keep_noisy)
 
 
 def _pair(comp, jobs, shapes, args, out):
@@ -179,7 +185,7 @@ def _pair(comp, jobs, shapes, args, out):
                           threads=args.threads)
 
     run = run_pairs(pairs, time_pair, fresh=args.fresh, progress=not args.no_progress,
-                    log=lambda m: _err(m))
+                    log=lambda m: _err(m), keep_noisy=args.keep_noisy)
     run.paired.update(skipped)
     return run
 
@@ -193,6 +199,11 @@ def _check_common(args):
         raise ValueError(f"--threads must be at least 1; got {args.threads}")
     parse_conventions(args.convention)
     check_device(args.device)
+    from .profile.reliability import usable_cores
+
+    if args.threads and args.device == "cpu" and args.threads > usable_cores():
+        _err(f"warning: --threads {args.threads} exceeds the {usable_cores()} core(s) this process "
+             "may use; the threads will take turns and the latency will be marked not reliable")
 
 
 def cmd_profile(args) -> int:
@@ -203,9 +214,12 @@ def cmd_profile(args) -> int:
     _check_common(args)
     if args.depth < 0:
         raise ValueError(f"--depth must be 0 or more; got {args.depth}")
+    if args.cuda_graph and not args.device.startswith("cuda"):
+        raise ValueError("--cuda-graph needs --device cuda")
     jobs, shapes = _jobs([args.name], args, lambda n: Path(args.out or Path("reports") / safe_name(n)))
     name, folder = jobs[0].name, writable_dir(jobs[0].folder)
-    result = _run(jobs, shapes, args, reraise=(ValueError,))  # e.g. an input the model cannot take
+    result = _run(jobs, shapes, args, reraise=(ValueError,),  # e.g. an input the model cannot take
+                  **({"cuda_graph": True} if args.cuda_graph else {}))
     if result.interrupted:
         _err("interrupted; nothing finished to keep")
         return EXIT_INTERRUPTED

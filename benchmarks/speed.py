@@ -3,6 +3,8 @@
 - the model's forward time (inference_mode, eval) and archlab's own counting (archlab + paper-hook
   + paper-conv in ONE forward pass, through profile_module) as a multiple of it (target <= 5);
 - fvcore's and thop's analysis times, beside it, in the same units;
+- one operator-timed pass (every operator timed where it runs, per module) as a multiple of a
+  forward pass (target <= 3);
 - a full CPU profile with default settings (counts under every convention, per-module latency and
   memory), whose target is < 60 s on a 2-core machine.
 
@@ -24,6 +26,7 @@ import archlab.models as models
 from archlab.profile import profile_module
 from archlab.profile.external import run_fvcore, run_thop
 from archlab.profile.hooks import ModuleTable
+from archlab.profile.recorder import OpClock, recording
 
 OWN = ("archlab", "paper-hook", "paper-conv")
 
@@ -54,24 +57,35 @@ def main(argv=None) -> dict:
     def count():
         profile_module(model, size, conventions=OWN, latency=False, memory=False)
 
+    table = ModuleTable(model)
+    op_clock = OpClock(table)
+
+    def timed_pass():
+        with torch.inference_mode(), recording(op_clock):
+            model(x)
+
     cold = clock(count)
     forward()
-    fwd, cnt = [], []
+    timed_pass()
+    fwd, cnt, tim = [], [], []
     for _ in range(args.repeat):
         fwd.append(clock(forward))
         cnt.append(clock(count))
-    f_med, c_med = statistics.median(fwd), statistics.median(cnt)
-    table = ModuleTable(model)
+        tim.append(clock(timed_pass))
+    f_med, c_med, t_med = statistics.median(fwd), statistics.median(cnt), statistics.median(tim)
     fv = clock(lambda: run_fvcore(model, x, table))
     th = clock(lambda: run_thop(model, x, table))
     out = {"model": args.model, "threads": torch.get_num_threads(), "forward_s": f_med,
            "count_s": c_med, "count_ratio": c_med / f_med, "count_cold_s": cold,
+           "timed_pass_s": t_med, "timed_pass_ratio": t_med / f_med,
            "fvcore_s": fv, "fvcore_ratio": fv / f_med, "thop_s": th, "thop_ratio": th / f_med}
     print(f"{args.model} at 1x{'x'.join(map(str, size))}, {out['threads']} threads, "
           f"median of {args.repeat}")
     print(f"  forward                          {f_med * 1e3:9.1f} ms")
     print(f"  archlab+paper-hook+paper-conv    {c_med * 1e3:9.1f} ms  = {c_med / f_med:5.2f} "
           f"forward passes (target <= 5; cold first call {cold:.2f} s)")
+    print(f"  one operator-timed pass          {t_med * 1e3:9.1f} ms  = {t_med / f_med:5.2f} "
+          "forward passes (target <= 3)")
     print(f"  fvcore FlopCountAnalysis         {fv * 1e3:9.1f} ms  = {fv / f_med:5.1f} forward "
           "passes")
     print(f"  thop.profile (on a deep copy)    {th * 1e3:9.1f} ms  = {th / f_med:5.1f} forward "

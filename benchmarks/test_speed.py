@@ -2,8 +2,9 @@
 
     python -m pytest benchmarks -o addopts="" --benchmark-only
 
-Targets (issue 3): archlab's own counting of dite18 (archlab + paper-hook + paper-conv, ONE
-forward pass) <= 5 forward passes; a full CPU profile with default settings < 60 s. fvcore and
+Targets: archlab's own counting of dite18 (archlab + paper-hook + paper-conv, ONE forward pass)
+<= 5 forward passes; one operator-timed pass <= 3 forward passes; a full CPU profile with default
+settings < 60 s. fvcore and
 thop are timed beside them. benchmarks/speed.py prints the ratios from a single run.
 """
 import pytest
@@ -41,6 +42,18 @@ def test_count_own_conventions_one_pass(benchmark, dite18):
     benchmark.pedantic(profile_module, args=(dite18, SIZE),
                        kwargs=dict(conventions=OWN, latency=False, memory=False),
                        rounds=7, warmup_rounds=1)
+
+
+def test_one_operator_timed_pass(benchmark, dite18, x):
+    # target: at most 3 forward passes (compare with test_forward in the same run)
+    from archlab.profile.recorder import OpClock, recording
+
+    clock = OpClock(ModuleTable(dite18))
+
+    def timed_pass():
+        with torch.inference_mode(), recording(clock):
+            dite18(x)
+    benchmark.pedantic(timed_pass, rounds=7, warmup_rounds=1)
 
 
 def test_count_with_memory(benchmark, dite18):

@@ -92,7 +92,8 @@ def test_profile_rerun_reuses_and_fresh_measures(profiled):
     cwd, _ = profiled
     args = ["profile", "lite18", "--input", "64x64", "--convention", "archlab,paper-hook,paper-conv",
             "--depth", "1", "--no-progress"]
-    proc = archlab(*args, cwd=cwd)
+    # --keep-noisy: reused even if this busy machine made the first latency unreliable
+    proc = archlab(*args, "--keep-noisy", cwd=cwd)
     assert proc.returncode == 0 and counts(proc.stderr) == (0, 1)
     proc = archlab(*args, "--batch", "2", "--no-latency", cwd=cwd)  # another key: measured again
     assert proc.returncode == 0 and counts(proc.stderr) == (1, 0)
@@ -100,6 +101,18 @@ def test_profile_rerun_reuses_and_fresh_measures(profiled):
     assert proc.returncode == 0 and counts(proc.stderr) == (1, 0)
     df = pd.read_csv(__import__("io").StringIO(proc.stdout))
     assert {"module", "params", "macs", "flops", "macs_share_pct"} <= set(df.columns)
+
+
+def test_unreliable_latency_shows_a_warning_in_the_cli(profiled, tmp_path, capsys):
+    from archlab.cli import main
+
+    cwd, _ = profiled
+    report = load_report(cwd / "reports" / "lite18")
+    report.timing.update(reliable=False, warnings=["CPU share 35% < 80% (other work took the cores)"])
+    report.save(tmp_path / "noisy" / "report.json")
+    assert main(["show", str(tmp_path / "noisy")]) == 0
+    out = capsys.readouterr().out
+    assert "⚠ latency not reliable: CPU share 35% < 80% (other work took the cores)" in out
 
 
 def test_profile_json_format_and_show(profiled, tmp_path):
@@ -205,11 +218,13 @@ def test_compare_pairs_each_variant_with_its_base_and_reuses_pairs(tmp_path):
     assert "latency vs base (paired)" in md and "× (" in md and "side by side" in md
     assert set(json.loads((out / "comparison.json").read_text())["paired"]) == set(paired.index)
 
-    proc = archlab(*args, cwd=tmp_path)  # nothing missing: the pairs are reused too
+    # nothing missing: the pairs are reused too (--keep-noisy: even if this busy machine made a
+    # latency unreliable, which would otherwise be measured again)
+    proc = archlab(*args, "--keep-noisy", cwd=tmp_path)
     assert proc.returncode == 0 and counts(proc.stderr)[0] == 0
     assert pair_counts(proc.stderr) == (0, 2)
     next((out / "pairs").iterdir()).unlink()  # one pair lost (an interrupted run)
-    proc = archlab(*args, cwd=tmp_path)
+    proc = archlab(*args, "--keep-noisy", cwd=tmp_path)
     assert proc.returncode == 0 and pair_counts(proc.stderr) == (1, 1)
 
 

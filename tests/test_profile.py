@@ -201,7 +201,7 @@ def test_profiling_leaves_the_model_untouched():
     before = model(x)
     model.train()
     model.body[1].eval()
-    rep = profile_module(model, (3, 8, 8), batch=2, iters=3, warmup=1, budget_s=0.5,
+    rep = profile_module(model, (3, 8, 8), batch=2, warmup=1, budget_s=0.2,
                          module_iters=2)
     assert [m.training for m in model.modules()] == flags
     assert hook_count(model) == hooks == 0
@@ -214,7 +214,7 @@ def test_profiling_leaves_the_model_untouched():
 
 def test_report_fields_and_json_round_trip():
     rep = profile_module(nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU()), (3, 8, 8), batch=2,
-                         threads=1, iters=3, warmup=1, budget_s=0.5, module_iters=2,
+                         threads=1, warmup=1, budget_s=0.2, module_iters=2,
                          model_name="tiny", spec={"k": (1, 2)})
     assert Report.from_json(rep.to_json()) == rep
     for key in ("params", "macs", "flops", "macs_per_sample", "flops_per_sample", "act_bytes",
@@ -228,9 +228,13 @@ def test_report_fields_and_json_round_trip():
     assert rep.env["threads"] == 1 and rep.input == {"shape": [3, 8, 8], "batch": 2,
                                                       "dtype": "float32",
                                                       "memory_format": "contiguous"}
-    pm = rep.timing["per_module"]
-    assert set(pm) >= {"hook_overhead_ms", "sum_top_level_ms", "end_to_end_ms", "residual_ms"}
-    assert rep.timing["n"] == rep.totals["latency_n"] >= 1
+    tm = rep.timing
+    assert set(tm) >= {"op_ms", "overhead_ms", "op_passes", "instrumented_ms", "reliable",
+                       "warnings", "load_before", "load_after", "cpu_share", "spread", "cores",
+                       "threads", "median_ms", "iqr_ms", "p10_ms", "p90_ms", "number_per_run"}
+    assert tm["overhead_ms"] == pytest.approx(tm["median_ms"] - tm["op_ms"])
+    assert tm["reliable"] == (tm["warnings"] == []) and tm["threads"] == 1
+    assert tm["n"] == rep.totals["latency_n"] >= 4  # adaptive_autorange's minimum
     assert rep.model == "tiny" and rep.spec == {"k": [1, 2]}
     assert list(rep.to_frame().columns[:9]) == ["module", "type", "depth", "params", "macs",
                                                 "flops", "act_bytes", "latency_ms", "peak_bytes"]
@@ -239,8 +243,67 @@ def test_report_fields_and_json_round_trip():
 def test_thread_count_is_restored():
     before = torch.get_num_threads()
     rep = profile_module(nn.Linear(4, 4), (4,), threads=1, conventions=("archlab",),
-                         iters=2, warmup=0, budget_s=0.2, per_module=False)
+                         warmup=0, budget_s=0.1, per_module=False)
     assert rep.env["threads"] == 1 and torch.get_num_threads() == before
+
+
+# ---------------------------------------------------------------- operator time per module
+
+class Nested(nn.Module):
+    """A container (body) that runs no op of its own, a leaf called twice, and the model's own op."""
+
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 1))
+        self.act = nn.ReLU()
+
+    def forward(self, x):
+        y = self.act(self.body(x))
+        return self.act(y) * 2  # the mul belongs to the model itself
+
+
+@pytest.fixture(scope="module")
+def timed():
+    return profile_module(Nested(), (3, 32, 32), batch=2, conventions=("archlab",), warmup=1,
+                          budget_s=0.1, module_iters=3)
+
+
+def test_operator_times_add_up_to_op_ms(timed):
+    rows, tm = timed.rows, timed.timing
+    assert sum(r.self_ms for r in rows) == pytest.approx(tm["op_ms"], rel=1e-12)
+    assert timed.row("").latency_ms == pytest.approx(tm["op_ms"], rel=1e-12)
+    assert tm["op_passes"] == 3 and len(tm["op_ms_per_pass"]) == 3
+    assert all(r.self_ms > 0 for r in rows if r.name in ("", "body.0", "body.1", "body.2", "act"))
+
+
+def test_a_container_runs_no_operator_of_its_own(timed):
+    assert timed.row("body").self_ms == 0.0
+
+
+def test_inclusive_latency_is_self_plus_children(timed):
+    by = {r.name: r for r in timed.rows}
+    for r in timed.rows:
+        kids = [c for n, c in by.items() if n and n.rpartition(".")[0] == r.name and n != r.name]
+        if r.name == "":
+            kids = [by["body"], by["act"]]
+        assert r.latency_ms == pytest.approx(r.self_ms + sum(c.latency_ms for c in kids),
+                                             rel=1e-12), r.name
+
+
+def test_recorder_leaves_no_hook_and_sees_every_call():
+    from archlab.profile.hooks import ModuleTable
+    from archlab.profile.recorder import time_operators
+
+    model = Nested().eval()
+    table = ModuleTable(model)
+    x = torch.randn(1, 3, 8, 8)
+    with torch.inference_mode():
+        per_pass, walls = time_operators(lambda: model(x), table, torch.device("cpu"), passes=2,
+                                         budget_s=60)
+    assert len(per_pass) == len(walls) == 2 and hook_count(model) == 0
+    act = table.names.index("act")
+    assert all(p[act] > 0 and p[table.names.index("body")] == 0 for p in per_pass)
+    assert all(sum(p) < w for p, w in zip(per_pass, walls))  # operators inside the pass's time
 
 
 # ---------------------------------------------------------------- side by side (paired) timing
@@ -292,7 +355,8 @@ def test_paired_latency_feeds_both_the_same_input_in_eval_mode_and_restores_them
     threads = torch.get_num_threads()
     got = paired_latency(model, base, (3, 4, 4), batch=2, threads=1, warmup=1, rounds=3, budget_s=60)
     assert got["n"] == 3 and got["threads"] == 1 and got["order"] == "rotated each round"
-    assert set(got) >= {"ratio", "ratio_p10", "ratio_p90", "model_ms", "base_ms", "device"}
+    assert set(got) >= {"ratio", "ratio_p10", "ratio_p90", "model_ms", "base_ms", "device",
+                        "reliable", "warnings", "cpu_share", "load_before"}
     assert len(model.seen) == len(base.seen) == 4  # warm-up + rounds
     assert all(torch.equal(x, model.seen[0][0]) for x, _, _ in model.seen + base.seen)
     assert all(not training and inference for _, training, inference in model.seen + base.seen)
@@ -310,6 +374,9 @@ def test_side_by_side_models_rejects_what_is_not_a_module():
     (dict(input_size=(3, -1)), ValueError),
     (dict(batch=0), ValueError),
     (dict(device="tpu"), ValueError),
+    (dict(budget_s=2.0, max_s=1.0), ValueError),
+    (dict(module_iters=0), ValueError),
+    (dict(cuda_graph=True), ValueError),
 ])
 def test_caller_errors_raise_one_clear_line(kwargs, error):
     args = dict(module=nn.Linear(3, 3), input_size=(3,), **FAST)
@@ -375,7 +442,7 @@ class FailsAboveBatch(nn.Module):
 
 
 def test_sweep_is_one_table_and_keeps_failed_rows():
-    df = sweep(FailsAboveBatch(), [(3, 8, 8), (3, 12, 12)], [1, 4], iters=2, warmup=0,
+    df = sweep(FailsAboveBatch(), [(3, 8, 8), (3, 12, 12)], [1, 4], warmup=0,
                budget_s=0.2)
     assert list(zip(df["input"], df["batch"])) == [("3x8x8", 1), ("3x8x8", 4), ("3x12x12", 1),
                                                    ("3x12x12", 4)]
@@ -438,12 +505,24 @@ def test_einsum_contraction_cost(eq, shapes, macs):
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_gpu_profile_uses_events_and_allocator_peaks():
     model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 3))
-    rep = profile_module(model, (3, 32, 32), batch=4, device="cuda", iters=5, budget_s=1)
+    rep = profile_module(model, (3, 32, 32), batch=4, device="cuda", budget_s=1)
     assert rep.env["device"].startswith("cuda") and rep.env["tf32"] is not None
-    assert "CUDA events" in rep.timing["method"]
+    assert "cudnn_benchmark" in rep.env
+    assert "Timer" in rep.timing["method"] and rep.timing["cpu_share"] is None
     assert rep.totals["peak_bytes"] >= 4 * 4 * 8 * 32 * 32
     assert next(model.parameters()).device.type == "cpu"  # moved back
-    assert rep.row("0").latency_ms > 0
+    assert rep.row("0").self_ms > 0 and rep.row("2").self_ms > 0  # CUDA events per operator
+    assert sum(r.self_ms for r in rep.rows) == pytest.approx(rep.timing["op_ms"], rel=1e-9)
+    assert rep.row("").self_ms == 0 or rep.row("").self_ms < rep.row("0").self_ms
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_gpu_whole_model_as_a_cuda_graph():
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU())
+    rep = profile_module(model, (3, 32, 32), batch=2, device="cuda", budget_s=0.5,
+                         per_module=False, cuda_graph=True)
+    assert "CUDA graph" in rep.timing["method"] and rep.timing["median_ms"] > 0
 
 
 @pytest.mark.gpu

@@ -27,16 +27,20 @@ CONVS = ("archlab", "fvcore", "thop", "paper-hook", "paper-conv")
 
 def make_report(name="toy", scale=1.0, base=None, latency=True, batch=1, reported=()):
     """A small model by hand: root -> stem(conv, relu), head; the root runs one functional op."""
-    def stat(n, typ, depth, params, macs, lat, fv):
+    def stat(n, typ, depth, params, macs, lat, own, fv):
         m = int(macs * scale)
         counts = {"archlab": m, "fvcore": int(fv * scale), "thop": int(fv * scale),
                   "paper-hook": int(0.8 * m), "paper-conv": int(fv * scale)}
         return ModuleStat(n, typ, depth, int(params * scale), m, 2 * m, 4 * m,
-                          lat * scale if latency else None, 8 * m, counts)
+                          lat * scale if latency else None, 8 * m, counts,
+                          self_ms=own * scale if latency else None)
 
-    rows = [stat("", "Toy", 0, 100, 1000, 10.0, 800), stat("stem", "Stem", 1, 40, 600, 6.0, 500),
-            stat("stem.conv", "Conv2d", 2, 40, 500, 4.0, 500), stat("stem.relu", "ReLU", 2, 0, 100, 1.0, 0),
-            stat("head", "Conv2d", 1, 60, 300, 3.0, 300)]
+    # operator time 7.5 ms of a 9.0 ms forward: 1.5 ms of framework overhead
+    rows = [stat("", "Toy", 0, 100, 1000, 7.5, 0.75, 800),
+            stat("stem", "Stem", 1, 40, 600, 4.5, 0.75, 500),
+            stat("stem.conv", "Conv2d", 2, 40, 500, 3.0, 3.0, 500),
+            stat("stem.relu", "ReLU", 2, 0, 100, 0.75, 0.75, 0),
+            stat("head", "Conv2d", 1, 60, 300, 2.25, 2.25, 300)]
     root = rows[0]
     totals = {"params": root.params, "macs": root.macs, "flops": root.flops,
               "macs_per_sample": root.macs / batch, "flops_per_sample": root.flops / batch,
@@ -45,11 +49,12 @@ def make_report(name="toy", scale=1.0, base=None, latency=True, batch=1, reporte
     if latency:
         totals.update(latency_ms=9.0 * scale, latency_p10_ms=8.5 * scale, latency_p90_ms=9.9 * scale,
                       latency_iqr_ms=0.4 * scale, latency_n=20)
-        timing = {"warmup": 3, "iters": 20, "budget_s": 1.0, "median_ms": 9.0 * scale,
-                  "p10_ms": 8.5 * scale,
-                  "p90_ms": 9.9 * scale, "iqr_ms": 0.4 * scale, "n": 20,
-                  "per_module": {"hook_overhead_ms": 0.5, "sum_top_level_ms": 9.0, "end_to_end_ms": 9.0,
-                                 "residual_ms": 0.0}}
+        timing = {"warmup": 3, "budget_s": 1.0, "max_s": 3.0, "median_ms": 9.0 * scale,
+                  "p10_ms": 8.5 * scale, "p90_ms": 9.9 * scale, "iqr_ms": 0.4 * scale, "n": 20,
+                  "number_per_run": 1, "op_ms": 7.5 * scale, "overhead_ms": 1.5 * scale,
+                  "op_passes": 5, "instrumented_ms": 12.0 * scale, "spread": 0.044,
+                  "cpu_share": 0.97, "threads": 1, "cores": 2, "load_before": [0.1, 0.1, 0.1],
+                  "load_after": [0.2, 0.1, 0.1], "reliable": True, "warnings": []}
     spec = {"class": "ToySpec", "name": name, "family": "toy", "input_size": [3, 64, 48], "base": base,
             "change": f"{name} changes something" if base else "", "reported": [list(r) for r in reported]}
     env = {"device": "cpu", "device_name": "test-cpu", "threads": 1, "dtype": "float32",
@@ -111,7 +116,7 @@ def test_module_frame_depth_shares_and_drill(report):
 def test_self_costs_add_up_to_the_model(report):
     sf = self_frame(report, conventions=["fvcore"])
     assert sf["macs"].sum() == report.totals["macs"]
-    assert sf["latency_ms"].sum() == pytest.approx(report.row("").latency_ms)
+    assert sf["latency_ms"].sum() == pytest.approx(report.timing["op_ms"])
     assert sf.set_index("module").loc["", "macs"] == 100  # the root's functional op
     assert sf["count[fvcore]"].sum() == report.totals["fvcore"]
 
@@ -120,13 +125,35 @@ def test_top_modules_rank_by_self_cost(report):
     top = top_modules(report, "macs", n=2)
     assert list(top["module"]) == ["stem.conv", "head"]
     assert top["macs_share_pct"].iloc[0] == pytest.approx(50.0)
-    assert list(top_modules(report, "latency_ms", n=1)["module"]) == ["stem.conv"]
+    top = top_modules(report, "latency_ms", n=5)
+    assert list(top["module"]) == ["stem.conv", "head", "", "stem", "stem.relu"]  # by self time
+    assert top["latency_share_pct"].iloc[0] == pytest.approx(100 * 3.0 / 9.0)  # of end to end
 
 
 def test_stage_frame_lists_top_level_and_own_ops(report):
     sf = stage_frame(report)
-    assert list(sf["stage"]) == ["stem", "head", "(outside the stages, timing residual)"]
+    assert list(sf["stage"]) == ["stem", "head", "(the model's own operators)",
+                                 "framework overhead (between operators)"]
     assert sf["macs"].sum() == report.totals["macs"]
+    # the stages, the model's own operators and the overhead add up to the end-to-end time
+    assert sf["latency_ms"].sum() == pytest.approx(report.totals["latency_ms"])
+    assert sf["latency_ms_share_pct"].sum() == pytest.approx(100.0)
+    assert (sf["latency_ms"] >= 0).all()
+
+
+def test_stage_frame_never_has_a_negative_overhead(report):
+    report.timing["overhead_ms"] = -2.0  # operators ran longer than the uninstrumented forward
+    sf = stage_frame(report).set_index("stage")
+    assert sf.loc["framework overhead (between operators)", "latency_ms"] == 0.0
+    assert sf["latency_ms_share_pct"].sum() == pytest.approx(100.0)
+
+
+def test_stage_plot_adds_up_to_one_hundred_percent(report):
+    ax = plot_stages(report).axes[0]
+    latency_bar = [p for p in ax.patches if p.get_x() + p.get_width() / 2 == pytest.approx(2)]
+    assert sum(p.get_height() for p in latency_bar) == pytest.approx(100.0)
+    assert all(p.get_height() >= 0 for p in ax.patches)
+    assert "framework overhead (between operators)" in ax.get_legend_handles_labels()[1]
     report.row("stem").type = "Sequential"  # a plain container of stages is opened one level
     assert list(stage_frame(report)["stage"])[:3] == ["stem.conv", "stem.relu", "head"]
 
@@ -179,15 +206,19 @@ def test_comparison_deltas_against_spec_base():
     assert "+50.0%" in md and "-50.0%" in md and "v1 changes something" in md
 
 
-def test_noisy_latency_is_flagged(tmp_path):
-    calm, busy = make_report("b"), make_report("v", base="b")
-    busy.totals["latency_p90_ms"] = 3 * busy.totals["latency_ms"]  # a busy machine: wide spread
+def unreliable(report, *reasons):
+    report.timing.update(reliable=False, warnings=list(reasons or ["spread (IQR / median) 31% > 10%"]))
+    return report
+
+
+def test_unreliable_latency_is_flagged_in_the_comparison(tmp_path):
+    calm, busy = make_report("b"), unreliable(make_report("v", base="b"))
     comp = Comparison([calm, busy])
     df = comp.to_frame().set_index("model")
-    assert df.loc["b", "latency_spread_pct"] < 50 < df.loc["v", "latency_spread_pct"]
+    assert df.loc["b", "latency_reliable"] and not df.loc["v", "latency_reliable"]
     assert comp.to_markdown().count("⚠") == 1
     write_comparison(comp, tmp_path, {})
-    assert "Latency of v" in (tmp_path / "table.md").read_text()
+    assert "Latency of v (timed on its own) is not reliable: spread" in (tmp_path / "table.md").read_text()
 
 
 def test_comparison_explicit_base_and_failures():
@@ -244,23 +275,26 @@ def test_paired_ratio_is_a_column_of_its_own(tmp_path):
     assert "side by side" in (tmp_path / "table.md").read_text()
 
 
-def test_deltas_plot_uses_the_paired_ratio():
+def test_deltas_plot_uses_the_paired_ratio_with_its_spread():
     base, v = make_report("b"), make_report("v", scale=2, base="b")
     ax = plot_deltas(Comparison([base, v], paired={"v": {"base": "b", **PAIR}})).axes[0]
-    assert "latency, paired with base" in ax.get_legend_handles_labels()[1]
+    assert "latency, paired with base (bars: p10–p90 of the ratio)" in ax.get_legend_handles_labels()[1]
     assert "+12.3%" in [t.get_text() for t in ax.texts]  # the ratio, not the +100% of the medians
-    ax = plot_deltas(Comparison([base, v])).axes[0]
-    assert "latency (median)" in ax.get_legend_handles_labels()[1]
+    bars = [c for c in ax.containers if c.get_label().startswith("latency")][0]
+    lo, hi = bars.errorbar.lines[2][0].get_segments()[0][:, 0]
+    assert (lo, hi) == (pytest.approx(5.0), pytest.approx(19.0))  # p10 1.05 .. p90 1.19
+    ax = plot_deltas(Comparison([base, v])).axes[0]  # no paired ratio: no latency bar, never medians
+    assert "n/a" in [t.get_text() for t in ax.texts] and "+100.0%" in [t.get_text() for t in ax.texts]
 
 
-def test_noisy_medians_defer_to_the_paired_ratio():
+def test_unreliable_paired_ratio_is_flagged():
     base, v = make_report("b"), make_report("v", base="b")
-    v.totals["latency_p90_ms"] = 3 * v.totals["latency_ms"]
-    text = comparison_markdown(Comparison([base, v], paired={"v": {"base": "b", **PAIR}}))
-    assert "Latency of v" in text and "paired ratio" in text.split("Latency of v")[1]
-    shaky = {"base": "b", **PAIR, "ratio_p90": 2.0}  # rounds that disagree
-    text = comparison_markdown(Comparison([base, v], paired={"v": shaky}))
-    assert "Paired latency of v" in text
+    shaky = {"base": "b", **PAIR, "reliable": False, "warnings": ["CPU share 40% < 80%"]}
+    comp = Comparison([base, v], paired={"v": shaky})
+    text = comparison_markdown(comp)
+    assert "Paired latency of v against b is not reliable: CPU share 40% < 80%" in text
+    assert "1.12× (1.05–1.19) ⚠" in text
+    assert "⚠ paired latency not reliable for v" in plot_deltas(comp).axes[0].get_title()
 
 
 def test_plan_pairs_skips_other_inputs_and_failed_models(tmp_path):
@@ -303,6 +337,13 @@ def test_run_pairs_resumes_and_survives_failures(tmp_path):
     calls.clear()
     run_pairs(jobs, time_pair, fresh=True, progress=False, log=lambda m: None)
     assert calls == ["v", "bad"]
+    noisy = {"base": "b", **PAIR, "reliable": False, "warnings": ["spread 40% > 10%"]}
+    cache.store_pair(jobs[0].path, jobs[0].key, noisy)  # an unreliable pair is timed again
+    calls.clear()
+    run_pairs(jobs[:1], time_pair, progress=False, log=lambda m: None, keep_noisy=True)
+    assert calls == []
+    run_pairs(jobs[:1], time_pair, progress=False, log=lambda m: None)
+    assert calls == ["v"]
 
 
 def test_run_pairs_keeps_finished_pairs_on_ctrl_c(tmp_path):
@@ -366,6 +407,41 @@ def test_plots_say_settings_and_units(report):
 def key_for(name, batch=1):
     return cache.request_key({"name": name, "t": (1, 2)}, (3, 64, 48), batch, "cpu", 1,
                              versions={"torch": "x"})
+
+
+def test_unreliable_latency_is_flagged_everywhere(tmp_path):
+    r = unreliable(make_report("toy"), "CPU share 41% < 80% (other work took the cores)")
+    flag = "⚠ latency not reliable: CPU share 41% < 80%"
+    assert totals_lines(r)[0].startswith(flag)
+    write_report(r, tmp_path / "r")
+    md = (tmp_path / "r" / "summary.md").read_text()
+    assert md.splitlines()[2].startswith("> **" + flag)  # at the top, under the title
+    for make in (plot_stages, plot_top_modules, plot_macs_vs_latency):
+        fig = make(r)
+        titles = " ".join([fig._suptitle.get_text() if fig._suptitle else ""]
+                          + [ax.get_title() for ax in fig.axes])
+        assert flag in titles.replace("\n", " "), make.__name__
+    calm = make_report("toy")
+    assert "⚠" not in summary_markdown(calm) and not any("⚠" in ln for ln in totals_lines(calm))
+
+
+def test_cache_measures_an_unreliable_latency_again(tmp_path):
+    noisy = unreliable(make_report("a"))
+    cache.store(tmp_path, noisy, key_for("a"), latency=True)
+    assert cache.lookup(tmp_path, key_for("a")) is None
+    assert cache.lookup(tmp_path, key_for("a"), keep_noisy=True) is not None
+    assert cache.lookup(tmp_path, key_for("a"), latency=False) is not None  # counts are fine
+    calls = []
+
+    def measure(name, on_stage):
+        calls.append(name)
+        return make_report(name)
+
+    job = Job("a", key_for("a"), tmp_path)
+    run_jobs([job], measure, progress=False, log=lambda m: None, keep_noisy=True)
+    assert calls == []
+    run_jobs([job], measure, progress=False, log=lambda m: None)
+    assert calls == ["a"] and cache.lookup(tmp_path, key_for("a")) is not None  # now reliable
 
 
 def test_cache_lookup_matches_key_and_contents(tmp_path):

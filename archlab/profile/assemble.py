@@ -7,14 +7,18 @@ from __future__ import annotations
 
 from archlab.report.result import ModuleStat, Report
 
-from . import reconciliation
+import numpy as np
+
+from . import reconciliation, reliability
 from .conventions import module_category
 from .ops import COUNTED, FREE
 
 _MEMORY_NOTE = ("peak_bytes: the most activation memory alive while a module ran, above the level "
                 "at the start of the forward (parameters, buffers and the input excluded); {how}")
-_LATENCY_NOTE = ("latency_ms per module: inclusive time measured through forward hooks ({how}), "
-                 "median of {n} instrumented runs; the model row is the uninstrumented median")
+_LATENCY_NOTE = ("per module: self_ms is the time of the module's own operators, each timed where it "
+                 "runs ({how}), median of {n} passes; latency_ms adds its submodules' (inclusive); "
+                 "the model's end-to-end latency is timed without instrumentation, and what no "
+                 "operator accounts for is overhead_ms")
 
 
 def _per_sample(v, batch):
@@ -41,8 +45,9 @@ def build_report(module, table, params, result, run, conventions, environment, *
             inc[key] = total
     ext = {c: result[c] for c in ("fvcore", "thop") if c in result}
     tm = result.get("timing", {})
-    whole = _summary(tm.get("whole"))
-    modules_ms = tm.get("modules")
+    whole = tm.get("whole")
+    self_ms = _self_ms(tm.get("per_pass"), n)
+    incl_ms = table.inclusive(self_ms) if self_ms is not None else None
 
     rows = []
     for i in range(n):
@@ -55,16 +60,14 @@ def build_report(module, table, params, result, run, conventions, environment, *
             if e.per_module[i] is not None:
                 counts[c] = e.per_module[i]
         counts = {c: counts[c] for c in conventions if c in counts}
-        if i == 0:
-            lat = whole["median_ms"] if whole else None
-        else:
-            lat = modules_ms[i] if modules_ms is not None else None
         ok = done[i]
         peak = rec.peak[i] if (ok and rec.memory is not None) else None
         rows.append(ModuleStat(
             name=table.names[i], type=table.types[i], depth=table.depths[i], params=params[i],
             macs=inc["macs"][i] if ok else None, flops=inc["flops"][i] if ok else None,
-            act_bytes=inc["act_bytes"][i] if ok else None, latency_ms=lat, peak_bytes=peak,
+            act_bytes=inc["act_bytes"][i] if ok else None,
+            self_ms=self_ms[i] if self_ms is not None else None,
+            latency_ms=incl_ms[i] if incl_ms is not None else None, peak_bytes=peak,
             counts=counts, error=run.row_errors.get(i)))
 
     root = rows[0]
@@ -96,12 +99,20 @@ def build_report(module, table, params, result, run, conventions, environment, *
     timing = dict(settings)
     if whole:
         timing.update(whole)
-        timing["method"] = ("CUDA events, synchronised per iteration" if run.device.type == "cuda"
-                            else "time.perf_counter") + ", eval mode, torch.inference_mode"
-    if modules_ms is not None and tm.get("instrumented"):
-        timing["per_module"] = _per_module_timing(rows, table, whole, tm["instrumented"])
-        how = "CUDA events, one sync" if run.device.type == "cuda" else "perf_counter"
-        notes.append(_LATENCY_NOTE.format(how=how, n=len(tm["instrumented"])))
+        timing["method"] = _method(run.device, settings.get("cuda_graph"))
+        timing.update(reliability.assess(tm["watch"], whole["iqr_ms"] / whole["median_ms"]
+                                         if whole["median_ms"] else None))
+    if self_ms is not None:
+        timing.update(_operator_timing(tm, self_ms, whole))
+        over = timing["overhead_ms"]
+        if over is not None and over < -reliability.MAX_SPREAD * whole["median_ms"]:
+            timing["reliable"] = False
+            timing["warnings"].append(
+                f"operator time ({timing['op_ms']:.3g} ms) exceeds the end-to-end median by "
+                f"{-over:.3g} ms: the operator-timed passes ran slower than the timed forward")
+        how = ("a CUDA event pair around each operator, read after one synchronisation"
+               if run.device.type == "cuda" else "perf_counter just before and after each operator")
+        notes.append(_LATENCY_NOTE.format(how=how, n=len(tm["per_pass"])))
     spec_dict = spec.to_dict() if hasattr(spec, "to_dict") else dict(spec or {})
     return Report(
         model=model_name or type(module).__name__, spec=_jsonable(spec_dict),
@@ -110,25 +121,36 @@ def build_report(module, table, params, result, run, conventions, environment, *
         env=environment, rows=rows, totals=totals, coverage=coverage, timing=timing, notes=notes)
 
 
-def _summary(samples):
-    if not samples:
+def _self_ms(per_pass, n) -> list[float] | None:
+    """Per module, the median over passes of its own operators' ms; the model's row also takes the
+    operators run outside every module (the recorder's last slot)."""
+    if not per_pass:
         return None
-    from .timing import summarize
+    med = np.median(np.asarray(per_pass) * 1e3, axis=0)
+    out = [float(v) for v in med[:n]]
+    out[0] += float(med[n])
+    return out
 
-    return summarize(samples)
+
+def _method(device, graph) -> str:
+    if device.type == "cuda":
+        how = "a replayed CUDA graph" if graph else "eager forward calls"
+        return (f"torch.utils.benchmark.Timer (adaptive_autorange, synchronised per block) of {how}, "
+                "eval mode, torch.inference_mode")
+    return ("torch.utils.benchmark.Timer (adaptive_autorange, perf_counter), eval mode, "
+            "torch.inference_mode")
 
 
-def _per_module_timing(rows, table, whole, instrumented) -> dict:
-    from .timing import summarize
-
-    inst = summarize(instrumented)["median_ms"]
-    top = sum(r.latency_ms for r, d in zip(rows, table.depths) if d == 1 and r.latency_ms)
+def _operator_timing(tm, self_ms, whole) -> dict:
+    """op_ms (the sum of per-module medians, so it equals the sum of self_ms), overhead_ms (the
+    uninstrumented median minus op_ms: Python, dispatch and everything between operators), and the
+    instrumented passes' own figures."""
+    op_ms = sum(self_ms)
+    passes = [1e3 * sum(p) for p in tm["per_pass"]]
     e2e = whole["median_ms"] if whole else None
-    return {"method": "inclusive per module, forward hooks; sum over calls in one forward",
-            "n": len(instrumented), "instrumented_ms": inst,
-            "hook_overhead_ms": inst - e2e if e2e is not None else None,
-            "sum_top_level_ms": top, "end_to_end_ms": e2e,
-            "residual_ms": e2e - top if e2e is not None else None}
+    return {"op_ms": op_ms, "overhead_ms": e2e - op_ms if e2e is not None else None,
+            "op_passes": len(passes), "op_ms_per_pass": passes,
+            "instrumented_ms": float(np.median(tm["walls"])) * 1e3}
 
 
 def _coverage(rec, table, ext, conventions) -> dict:

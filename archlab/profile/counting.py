@@ -14,7 +14,8 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from . import ops
 from .conventions import paper_hook_rule
-from .hooks import ModuleTable, module_hooks
+from .hooks import ModuleTable
+from .recorder import ModuleStack
 
 _CACHE = ops._CACHE
 _entry = ops.entry
@@ -33,21 +34,19 @@ def _nbytes(args) -> int:
     return n
 
 
-class Recorder(TorchDispatchMode):
-    """Attach with `recording(...)`; read the per-module lists afterwards (index = module table
-    index; the extra last slot collects ops run outside every module)."""
+class Recorder(ModuleStack, TorchDispatchMode):
+    """Attach with `recording(Recorder(table, memory))`; read the per-module lists afterwards (index =
+    module table index; the extra last slot collects ops run outside every module)."""
 
     def __init__(self, table: ModuleTable, memory=None):
-        super().__init__()
+        ModuleStack.__init__(self, table)
+        TorchDispatchMode.__init__(self)
         n = len(table) + 1
-        self.table = table
-        self.stack = [n - 1]
         self.macs = [0] * n
         self.flops = [0] * n
         self.paper_conv = [0] * n
         self.act_bytes = [0] * n
         self.act_elems = [0] * n
-        self.calls = [0] * n  # forward calls per module
         self.peak = [None] * n
         self.paper_hook = [0] * n  # last call only: overwritten on every call
         self.cat_macs: dict = {}  # (module, category) -> archlab MACs, exclusive
@@ -61,7 +60,7 @@ class Recorder(TorchDispatchMode):
         self.linear = [isinstance(m, nn.Linear) for m in table.modules] + [False]
         self.rules = [paper_hook_rule(m, leaf) for m, leaf in zip(table.modules, table.leaf)]
 
-    # --- module stack (forward hooks) ---------------------------------------------------------
+    # --- module stack (forward hooks): memory frames and the paper-hook rule ride along -------
     def pre_hook(self, i: int):
         stack, calls, memory = self.stack, self.calls, self.memory
 
@@ -140,47 +139,6 @@ class Recorder(TorchDispatchMode):
         self.act_bytes[m] += total
         return total
 
-
-class _Warm(TorchDispatchMode):
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        return func(*args, **(kwargs or {}))
-
-
-_warmed = []
-
-
-def _warm_up() -> None:
-    """torch imports and builds its dispatch-mode machinery on first use; when that happens inside
-    the measured forward (GC paused), the import's caught exceptions keep frames, and the tensors
-    in them, alive: the first profile of a process would report a higher peak. Do it up front."""
-    if not _warmed:
-        with _Warm():
-            torch.ones(1) + 1
-        _warmed.append(True)
-
-
-class recording:
-    """Context manager: hooks on every module + the dispatch mode; both removed on exit."""
-
-    def __init__(self, table: ModuleTable, memory=None):
-        _warm_up()
-        self.recorder = Recorder(table, memory)
-        self._hooks = module_hooks(table, self.recorder.pre_hook, self.recorder.post_hook)
-
-    def __enter__(self) -> Recorder:
-        self._hooks.__enter__()
-        try:
-            self.recorder.__enter__()
-        except BaseException:
-            self._hooks.__exit__(None, None, None)
-            raise
-        return self.recorder
-
-    def __exit__(self, *exc):
-        try:
-            self.recorder.__exit__(*exc)
-        finally:
-            self._hooks.__exit__(*exc)
-            if self.recorder.memory is not None:
-                self.recorder.memory.close()
-        return False
+    def close(self) -> None:
+        if self.memory is not None:
+            self.memory.close()

@@ -6,7 +6,9 @@ the module it happened in; what was measured is kept):
 1. count: archlab + paper-hook + paper-conv, activation bytes, the op ledger and peak memory per
    module, all in ONE forward pass (counting.py);
 2. fvcore, thop (external.py) when asked for;
-3. latency: whole model uninstrumented, then per module through hooks (timing.py).
+3. latency: the whole model uninstrumented (timing.py, torch.utils.benchmark), watched for load
+   (reliability.py); then every operator timed where it runs, per module, over several passes
+   (recorder.py).
 The model is evaluated in eval mode under torch.inference_mode and given back as it was found:
 hooks removed, training flags, device, memory format and thread count restored.
 """
@@ -24,15 +26,20 @@ from . import env as _env
 from . import external, timing
 from .assemble import build_report
 from .conventions import DEFAULT_CONVENTIONS, check_conventions
-from .counting import recording
+from .counting import Recorder
 from .hooks import ModuleTable, evaluating
 from .memory import CudaPeaks, LiveBytes
+from .recorder import recording, time_operators
+from .reliability import Watch
 
-WARMUP, ITERS, BUDGET_S = 3, 30, 3.0  # whole model: dite18 on 2 CPU cores stays well under 60 s
-MODULE_ITERS = 5  # per-module pass: inclusive times are medians over this many instrumented runs
+# whole model: at least WARMUP calls and WARMUP_S seconds of warm-up, then timed for BUDGET_S
+# seconds, longer (up to MAX_FACTOR x BUDGET_S) while the spread exceeds 10%: dite18 on 2 CPU cores
+# stays well under 60 s
+WARMUP, WARMUP_S, BUDGET_S, MAX_FACTOR = 3, 0.5, 3.0, 3
+MODULE_ITERS = 5  # operator-timed passes: per-module times are medians over this many
 
 
-def _check(module, input_size, batch, memory_format, warmup, iters, budget_s):
+def _check(module, input_size, batch, memory_format, warmup, budget_s, max_s, module_iters):
     if not isinstance(module, nn.Module):
         raise ValueError(f"expected a torch.nn.Module, got {type(module).__name__}")
     if (not isinstance(input_size, (tuple, list)) or not input_size
@@ -46,10 +53,10 @@ def _check(module, input_size, batch, memory_format, warmup, iters, budget_s):
                          f"got {memory_format!r}")
     if memory_format == "channels_last" and len(input_size) != 3:
         raise ValueError("memory_format='channels_last' needs a (C, H, W) input_size")
-    if not (isinstance(warmup, int) and warmup >= 0 and isinstance(iters, int) and iters >= 1
-            and budget_s > 0):
-        raise ValueError(f"need warmup >= 0, iters >= 1, budget_s > 0; got {warmup}, {iters}, "
-                         f"{budget_s}")
+    if not (isinstance(warmup, int) and warmup >= 0 and isinstance(module_iters, int)
+            and module_iters >= 1 and 0 < budget_s <= max_s):
+        raise ValueError(f"need warmup >= 0, module_iters >= 1, 0 < budget_s <= max_s; got {warmup}, "
+                         f"{module_iters}, {budget_s}, {max_s}")
 
 
 def _is_oom(exc: BaseException) -> bool:
@@ -87,11 +94,20 @@ class _Run:
 def profile_module(module: nn.Module, input_size, *, batch: int = 1, device="cpu",
                    conventions=DEFAULT_CONVENTIONS, latency: bool = True, memory: bool = True,
                    per_module: bool = True, threads: int | None = None, warmup: int = WARMUP,
-                   iters: int = ITERS, budget_s: float = BUDGET_S, module_iters: int = MODULE_ITERS,
+                   budget_s: float = BUDGET_S, max_s: float | None = None,
+                   module_iters: int = MODULE_ITERS, cuda_graph: bool = False,
                    memory_format: str = "contiguous", model_name: str | None = None, spec=None,
                    progress=None, seed: int = 0) -> Report:
-    """Profile any nn.Module on a random input of shape (batch, *input_size). See module doc."""
-    _check(module, input_size, batch, memory_format, warmup, iters, budget_s)
+    """Profile any nn.Module on a random input of shape (batch, *input_size). See module doc.
+
+    Latency: warm-up of `warmup` calls (and WARMUP_S seconds), then torch.utils.benchmark's
+    adaptive_autorange for `budget_s` to `max_s` seconds (default 3 x budget_s); per module,
+    `module_iters` passes with every operator timed. `cuda_graph=True` times the whole model as a
+    replayed CUDA graph."""
+    max_s = MAX_FACTOR * budget_s if max_s is None else max_s
+    _check(module, input_size, batch, memory_format, warmup, budget_s, max_s, module_iters)
+    if cuda_graph and torch.device(device).type != "cuda":
+        raise ValueError("cuda_graph=True needs device='cuda'")
     conventions = check_conventions(conventions)
     dev = _env.check_device(device)
     say = progress if callable(progress) else (lambda msg: None)
@@ -129,15 +145,17 @@ def profile_module(module: nn.Module, input_size, *, batch: int = 1, device="cpu
                     run.fail(name, exc)
         if latency and run.forward_ok:
             say("timing the whole model")
-            result["timing"] = _latency(module, x, table, run, warmup, iters, budget_s,
-                                        per_module, module_iters, say)
+            result["timing"] = _latency(module, x, table, run, say, warmup=warmup,
+                                        budget_s=budget_s, max_s=max_s, per_module=per_module,
+                                        module_iters=module_iters, graph=cuda_graph)
         environment = _env.environment(dev, threads=n_threads, dtype=dtype,
                                        memory_format=memory_format, conventions=conventions)
     report = build_report(module, table, params, result, run, conventions, environment,
                           input_size=input_size, batch=batch, dtype=dtype,
                           memory_format=memory_format, model_name=model_name, spec=spec,
-                          settings={"warmup": warmup, "iters": iters, "budget_s": budget_s,
-                                    "module_iters": module_iters})
+                          settings={"warmup": warmup, "warmup_s": WARMUP_S, "budget_s": budget_s,
+                                    "max_s": max_s, "module_iters": module_iters,
+                                    "cuda_graph": cuda_graph})
     report.timing["profile_s"] = time.perf_counter() - t_start
     return report
 
@@ -148,7 +166,7 @@ def _count_pass(module, x, table, run, memory):
         tracker = CudaPeaks(run.device) if run.device.type == "cuda" else LiveBytes()
     rec = None
     try:
-        with _env.gc_paused(), torch.inference_mode(), recording(table, tracker) as rec:
+        with _env.gc_paused(), torch.inference_mode(), recording(Recorder(table, tracker)) as rec:
             module(x)
     except Exception as exc:
         failing = rec.stack[-1] if rec is not None and len(rec.stack) > 1 else None
@@ -159,19 +177,25 @@ def _count_pass(module, x, table, run, memory):
     return rec
 
 
-def _latency(module, x, table, run, warmup, iters, budget_s, per_module, module_iters, say):
+def _latency(module, x, table, run, say, *, warmup, budget_s, max_s, per_module, module_iters,
+             graph):
     out: dict = {}
+    dev, threads = run.device, torch.get_num_threads()
 
     def forward():
         module(x)
     try:
         with _env.gc_paused(), torch.inference_mode():
-            out["whole"] = timing.time_side_by_side({"model": forward}, run.device, warmup=warmup,
-                                                    rounds=iters, budget_s=budget_s)["model"]
+            timed = timing.cuda_graph(forward, dev) if graph else forward
+            with Watch(threads, cpu=dev.type == "cpu") as watch:
+                out["whole"] = timing.time_whole(timed, dev, threads=threads, warmup=warmup,
+                                                 warmup_s=WARMUP_S, budget_s=budget_s, max_s=max_s)
+            out["watch"] = watch.facts
             if per_module:
-                say("timing each module")
-                out["modules"], out["instrumented"] = timing.time_modules(
-                    forward, table, run.device, iters=module_iters, budget_s=budget_s)
+                say("timing every operator, per module")
+                out["per_pass"], out["walls"] = time_operators(forward, table, dev,
+                                                               passes=module_iters,
+                                                               budget_s=max_s)
     except Exception as exc:
         run.fail("latency", exc)
     return out

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from . import env as _env
-from . import timing
+from . import reliability, timing
 from .hooks import evaluating
 
 # a comparison of 15 variants at 256x192 on 2 CPU cores: about 5 s per pair
@@ -24,10 +24,10 @@ PAIR_WARMUP, PAIR_ROUNDS, PAIR_BUDGET_S = 2, 15, 4.0
 def time_models_side_by_side(models: dict[str, nn.Module], input_size, *, batch: int = 1,
                              device="cpu", threads: int | None = None, warmup: int = PAIR_WARMUP,
                              rounds: int = PAIR_ROUNDS, budget_s: float = PAIR_BUDGET_S,
-                             seed: int = 0) -> dict[str, list[float]]:
+                             seed: int = 0, watch: dict | None = None) -> dict[str, list[float]]:
     """Per-round milliseconds of every model, all fed one random input of shape
     (batch, *input_size), in eval mode under torch.inference_mode; each model is given back in the
-    mode and on the device it was found."""
+    mode and on the device it was found. `watch`, a dict, receives what reliability.Watch saw."""
     if not models or not all(isinstance(m, nn.Module) for m in models.values()):
         raise ValueError("time_models_side_by_side needs a dict of name -> nn.Module")
     dev = _env.check_device(device)
@@ -40,9 +40,13 @@ def time_models_side_by_side(models: dict[str, nn.Module], input_size, *, batch:
         x = _env.random_input(next(iter(models.values())), input_size, batch=batch, device=dev,
                               seed=seed)  # the same input for every contender
         forwards = {name: (lambda m=model: m(x)) for name, model in models.items()}
-        with torch.inference_mode():
-            return timing.time_side_by_side(forwards, dev, warmup=warmup, rounds=rounds,
-                                            budget_s=budget_s)
+        with torch.inference_mode(), reliability.Watch(torch.get_num_threads(),
+                                                       cpu=dev.type == "cpu") as seen:
+            samples = timing.time_side_by_side(forwards, dev, warmup=warmup, rounds=rounds,
+                                               budget_s=budget_s)
+        if watch is not None:
+            watch.update(seen.facts)
+        return samples
 
 
 def paired_latency(model: nn.Module, base: nn.Module, input_size, *, batch: int = 1, device="cpu",
@@ -50,11 +54,14 @@ def paired_latency(model: nn.Module, base: nn.Module, input_size, *, batch: int 
                    budget_s: float = PAIR_BUDGET_S, seed: int = 0) -> dict:
     """Latency of `model` relative to `base`, timed side by side: 'ratio' (median of the per-round
     ratios model/base), 'ratio_p10', 'ratio_p90', 'n', each side's median ms over the same rounds
-    ('model_ms', 'base_ms'), and the method (warm-up, rounds, budget, device, threads)."""
+    ('model_ms', 'base_ms'), the method (warm-up, rounds, budget, device, threads), and whether it
+    can be trusted ('reliable', 'warnings': reliability.verdict on the ratios' spread)."""
+    seen: dict = {}
     samples = time_models_side_by_side({"model": model, "base": base}, input_size, batch=batch,
                                        device=device, threads=threads, warmup=warmup,
-                                       rounds=rounds, budget_s=budget_s, seed=seed)
+                                       rounds=rounds, budget_s=budget_s, seed=seed, watch=seen)
     out = timing.paired_ratio(samples["model"], samples["base"])
+    out.update(reliability.assess(seen, out["ratio_iqr"] / out["ratio"] if out["ratio"] else None))
     out.update(warmup_rounds=warmup, max_rounds=rounds, budget_s=budget_s,
                device=str(_env.check_device(device)), threads=threads or torch.get_num_threads(),
                order="rotated each round")

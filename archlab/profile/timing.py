@@ -1,12 +1,11 @@
-"""Latency: the whole model uninstrumented, then every module inclusively through hooks.
+"""Whole-model latency, uninstrumented, and models timed side by side.
 
-Whole model: warm-up, then timed iterations until `iters` or the time budget (at least MIN_ITERS),
-reported as median, p10, p90, IQR and n (time_side_by_side with one contender). CPU times come from perf_counter; GPU times from CUDA
-events, synchronised after each iteration.
-Per module: perf_counter in forward hooks (CPU), or CUDA events recorded in hooks and read after
-one synchronisation at the end of the pass (GPU). A module called several times in one forward
-reports the sum of its calls. Hooks cost time themselves: the engine reports the instrumented
-minus the uninstrumented end-to-end time as the hook overhead.
+Whole model: torch.utils.benchmark.Timer. After a warm-up (at least `warmup` calls and `warmup_s`
+seconds: a GPU needs time to reach its clocks), `adaptive_autorange` times blocks of calls until the
+IQR is within 10% of the median after `budget_s` seconds, or `max_s` seconds have passed. Median and
+IQR come from its Measurement, p10 and p90 from its raw times (per-call averages of each block). On
+a GPU the Timer synchronises the device around every block; optionally the forward is captured once
+as a CUDA graph and the graph's replay is timed (no launch overhead: what a deployed graph costs).
 Side by side: several models timed in interleaved rounds (the running order rotates from round to
 round), so a comparison divides times taken seconds apart, under the same load, not minutes apart.
 """
@@ -15,28 +14,12 @@ from __future__ import annotations
 import time
 from typing import Callable
 
+import numpy as np
 import torch
 
-from .hooks import ModuleTable, module_hooks
+from .reliability import MAX_SPREAD
 
 MIN_ITERS = 3
-
-
-def quantile(sorted_xs: list[float], q: float) -> float:
-    """Linear interpolation between order statistics (numpy's default)."""
-    if not sorted_xs:
-        return float("nan")
-    pos = (len(sorted_xs) - 1) * q
-    lo = int(pos)
-    hi = min(lo + 1, len(sorted_xs) - 1)
-    return sorted_xs[lo] + (sorted_xs[hi] - sorted_xs[lo]) * (pos - lo)
-
-
-def summarize(samples_ms: list[float]) -> dict:
-    xs = sorted(samples_ms)
-    return {"median_ms": quantile(xs, 0.5), "p10_ms": quantile(xs, 0.1),
-            "p90_ms": quantile(xs, 0.9), "iqr_ms": quantile(xs, 0.75) - quantile(xs, 0.25),
-            "n": len(xs)}
 
 
 def _sync(device: torch.device) -> None:
@@ -44,72 +27,46 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def time_modules(fn: Callable[[], object], table: ModuleTable, device: torch.device, *,
-                 iters: int, budget_s: float) -> tuple[list, list[float]]:
-    """Inclusive ms per module (median over iterations; None when never called) and the
-    instrumented end-to-end ms of every iteration."""
-    n = len(table)
-    acc = [0.0] * n
-    seen = [False] * n
-    starts: list = []
-    pairs: list = []
-    cuda = device.type == "cuda"
-    clock = time.perf_counter
+def warm_up(fn: Callable[[], object], device: torch.device, *, calls: int, seconds: float) -> int:
+    """Call `fn` at least `calls` times and for at least `seconds`; returns the number of calls."""
+    n, start = 0, time.perf_counter()
+    while n < calls or time.perf_counter() - start < seconds:
+        fn()
+        n += 1
+    _sync(device)
+    return n
 
-    if cuda:
-        def pre(i):
-            def hook(module, args):
-                ev = torch.cuda.Event(enable_timing=True)
-                ev.record()
-                starts.append(ev)
-            return hook
 
-        def post(i):
-            def hook(module, args, out):
-                ev = torch.cuda.Event(enable_timing=True)
-                ev.record()
-                pairs.append((i, starts.pop(), ev))
-            return hook
-    else:
-        def pre(i):
-            def hook(module, args):
-                starts.append(clock())
-            return hook
-
-        def post(i):
-            def hook(module, args, out):
-                acc[i] += clock() - starts.pop()
-                seen[i] = True
-            return hook
-
-    per_iter: list[list[float]] = []
-    e2e: list[float] = []
-    with module_hooks(table, pre, post):
-        start = clock()
-        while len(e2e) < max(iters, 1):
-            acc[:] = [0.0] * n
-            starts.clear()
-            pairs.clear()
-            _sync(device)
-            t0 = clock()
+def cuda_graph(fn: Callable[[], object], device: torch.device) -> Callable[[], object]:
+    """`fn` captured once as a CUDA graph (after warm-up on a side stream, as CUDA graphs require);
+    returns the replay. Raises when the forward cannot be captured (host syncs, dynamic shapes)."""
+    side = torch.cuda.Stream(device)
+    side.wait_stream(torch.cuda.current_stream(device))
+    with torch.cuda.stream(side):
+        for _ in range(3):
             fn()
-            _sync(device)
-            e2e.append((clock() - t0) * 1e3)
-            if cuda:
-                for i, a, b in pairs:  # one synchronisation above, then read every event
-                    acc[i] += a.elapsed_time(b) / 1e3
-                    seen[i] = True
-            per_iter.append(list(acc))
-            if clock() - start > budget_s and len(e2e) >= min(MIN_ITERS, iters):
-                break
-    medians = []
-    for i in range(n):
-        if not seen[i]:
-            medians.append(None)
-            continue
-        xs = sorted(it[i] * 1e3 for it in per_iter)
-        medians.append(quantile(xs, 0.5))
-    return medians, e2e
+    torch.cuda.current_stream(device).wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        fn()
+    return graph.replay
+
+
+def time_whole(fn: Callable[[], object], device: torch.device, *, threads: int, warmup: int,
+               warmup_s: float, budget_s: float, max_s: float) -> dict:
+    """Latency of `fn` through torch.utils.benchmark.Timer: median, IQR, p10, p90 (ms), n blocks of
+    `number` calls each, and the method in words."""
+    from torch.utils.benchmark import Timer
+
+    warmed = warm_up(fn, device, calls=warmup, seconds=warmup_s)
+    timer = Timer(stmt="fn()", globals={"fn": fn}, num_threads=threads,
+                  label="archlab", description="whole model")
+    m = timer.adaptive_autorange(threshold=MAX_SPREAD, min_run_time=budget_s, max_run_time=max_s)
+    times_ms = np.asarray(m.times) * 1e3
+    return {"median_ms": m.median * 1e3, "iqr_ms": m.iqr * 1e3,
+            "p10_ms": float(np.percentile(times_ms, 10)), "p90_ms": float(np.percentile(times_ms, 90)),
+            "n": len(m.times), "number_per_run": m.number_per_run, "warmup_calls": warmed,
+            "samples_ms": [round(float(t), 6) for t in times_ms]}
 
 
 # ---------------------------------------------------------------- side by side (paired)
@@ -168,13 +125,14 @@ def time_side_by_side(forwards: dict[str, Callable[[], object]], device: torch.d
 
 def paired_ratio(model_ms: list[float], base_ms: list[float]) -> dict:
     """Per-round ratios model/base of two side-by-side sample lists, summarised: median ('ratio'),
-    p10, p90 and n, plus each contender's median over the same rounds."""
+    p10, p90, IQR and n, plus each contender's median over the same rounds."""
     if len(model_ms) != len(base_ms):
         raise ValueError(f"paired samples must come from the same rounds; got {len(model_ms)} "
                          f"and {len(base_ms)} samples")
-    ratios = sorted(m / b for m, b in zip(model_ms, base_ms) if b > 0)
-    if not ratios:
+    ratios = np.array([m / b for m, b in zip(model_ms, base_ms) if b > 0])
+    if not len(ratios):
         raise ValueError("no paired rounds with a positive base time")
-    return {"ratio": quantile(ratios, 0.5), "ratio_p10": quantile(ratios, 0.1),
-            "ratio_p90": quantile(ratios, 0.9), "n": len(ratios),
-            "model_ms": quantile(sorted(model_ms), 0.5), "base_ms": quantile(sorted(base_ms), 0.5)}
+    p10, p25, p50, p75, p90 = np.percentile(ratios, [10, 25, 50, 75, 90])
+    return {"ratio": float(p50), "ratio_p10": float(p10), "ratio_p90": float(p90),
+            "ratio_iqr": float(p75 - p25), "n": len(ratios),
+            "model_ms": float(np.median(model_ms)), "base_ms": float(np.median(base_ms))}

@@ -2,7 +2,8 @@
 
 The key is (spec, input, batch, device, threads, versions of torch / archlab / fvcore / thop). A
 rerun with the same key reuses the report on disk instead of measuring again, provided the report
-holds what is asked now (latency, the conventions) and finished without an error. A paired timing
+holds what is asked now (latency, the conventions), finished without an error, and its latency was
+reliable (an unreliable one is measured again unless `keep_noisy`). A paired timing
 (a model and its base side by side) is saved the same way, keyed by both reports' keys and the
 pairing settings.
 """
@@ -32,11 +33,15 @@ def current_versions() -> dict:
 
 
 def request_key(spec: dict, input_shape, batch: int, device: str, threads: int | None,
-                versions: dict | None = None) -> dict:
-    """The identity of a measurement: two requests with equal keys measure the same thing."""
-    return {"spec": _plain(spec), "input": [int(v) for v in input_shape], "batch": int(batch),
-            "device": str(device), "threads": threads,
-            "versions": versions if versions is not None else current_versions()}
+                versions: dict | None = None, options: dict | None = None) -> dict:
+    """The identity of a measurement: two requests with equal keys measure the same thing.
+    `options`: settings that change what is measured (e.g. timing a CUDA graph), when set."""
+    key = {"spec": _plain(spec), "input": [int(v) for v in input_shape], "batch": int(batch),
+           "device": str(device), "threads": threads,
+           "versions": versions if versions is not None else current_versions()}
+    if options:
+        key["options"] = _plain(options)
+    return key
 
 
 def _plain(obj):
@@ -44,9 +49,11 @@ def _plain(obj):
     return json.loads(json.dumps(obj, default=str))
 
 
-def lookup(folder: str | Path, key: dict, *, latency: bool = True, conventions=None) -> Report | None:
+def lookup(folder: str | Path, key: dict, *, latency: bool = True, conventions=None,
+           keep_noisy: bool = False) -> Report | None:
     """The report saved in `folder` if it was measured under `key`, is complete, and holds latency
-    (when asked for) and every convention asked for; otherwise None."""
+    (when asked for; a reliable one unless `keep_noisy`) and every convention asked for; otherwise
+    None."""
     folder = Path(folder)
     try:
         meta = json.loads((folder / KEY_FILE).read_text())
@@ -55,6 +62,8 @@ def lookup(folder: str | Path, key: dict, *, latency: bool = True, conventions=N
     if not isinstance(meta, dict) or meta.get("key") != _plain(key) or not meta.get("complete"):
         return None
     if latency and not meta.get("latency"):
+        return None
+    if latency and meta.get("reliable") is False and not keep_noisy:
         return None
     if conventions and not set(conventions) <= set(meta.get("conventions") or []):
         return None
@@ -71,6 +80,7 @@ def store(folder: str | Path, report: Report, key: dict, *, latency: bool, conve
     folder.mkdir(parents=True, exist_ok=True)
     path = report.save(folder / REPORT_FILE)
     meta = {"key": _plain(key), "latency": bool(latency), "complete": bool(complete),
+            "reliable": report.timing.get("reliable"),
             "conventions": sorted(report.env.get("conventions") or conventions or
                                   [c for c in report.totals if c in CONVENTION_NAMES])}
     tmp = folder / (KEY_FILE + ".tmp")
@@ -89,8 +99,9 @@ def pair_key(model_key: dict, base_key: dict, settings: dict) -> dict:
     return {"model": _plain(model_key), "base": _plain(base_key), "settings": _plain(settings)}
 
 
-def lookup_pair(path: str | Path, key: dict) -> dict | None:
-    """The paired result saved at `path` if it was timed under `key`; otherwise None."""
+def lookup_pair(path: str | Path, key: dict, keep_noisy: bool = False) -> dict | None:
+    """The paired result saved at `path` if it was timed under `key` (and was reliable, unless
+    `keep_noisy`); otherwise None."""
     try:
         saved = json.loads(Path(path).read_text())
     except (OSError, ValueError):
@@ -98,7 +109,9 @@ def lookup_pair(path: str | Path, key: dict) -> dict | None:
     if not isinstance(saved, dict) or saved.get("key") != _plain(key):
         return None
     result = saved.get("result")
-    return result if isinstance(result, dict) else None
+    if not isinstance(result, dict) or (result.get("reliable") is False and not keep_noisy):
+        return None
+    return result
 
 
 def store_pair(path: str | Path, key: dict, result: dict) -> Path:

@@ -13,6 +13,7 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from .result import Report, load_report, read_json
@@ -32,13 +33,11 @@ METRICS = {
     "latency_p90_ms": lambda r: r.totals.get("latency_p90_ms"),
     "peak_bytes": lambda r: r.totals.get("peak_bytes"),
 }
-# A p10–p90 spread wider than this share of the median marks a busy machine: for a model timed on
-# its own (its median delta is then unreliable) and for a paired ratio (the load changed within
-# rounds, faster than the alternation can even out).
-NOISY_PCT = 50.0
 PAIRED = {"latency_ratio": "ratio", "latency_ratio_p10": "ratio_p10", "latency_ratio_p90": "ratio_p90",
-          "latency_ratio_n": "n"}  # frame column -> key of a paired result
+          "latency_ratio_n": "n", "latency_ratio_reliable": "reliable",
+          "latency_ratio_warnings": "warnings"}  # frame column -> key of a paired result
 PAIRED_HEADER = "latency vs base (paired)"
+MEDIAN_HEADER = "latency ms, timed separately (p10–p90)"
 DELTA = ("params", "macs", "macs[paper-hook]", "macs[paper-conv]", "latency_ms", "peak_bytes")
 
 
@@ -117,6 +116,9 @@ class Comparison:
             for k, get in METRICS.items():
                 rec[k] = get(r) if r is not None else None
             rec["latency_spread_pct"] = _spread(rec)
+            timing = (r.timing if r is not None else {}) or {}
+            rec["latency_reliable"] = timing.get("reliable")
+            rec["latency_warnings"] = "; ".join(timing.get("warnings") or []) or None
             rec.update(self._paired_columns(n))
             rec["error"] = self.failures.get(n) or _report_error(r)
             recs.append(rec)
@@ -146,20 +148,21 @@ class Comparison:
         r = cols["latency_ratio"]
         cols["d_latency_paired_pct"] = None if is_missing(r) else 100.0 * (r - 1.0)
         cols["latency_ratio_spread_pct"] = _ratio_spread(cols)
+        cols["latency_ratio_warnings"] = "; ".join(cols["latency_ratio_warnings"] or []) or None
         cols["latency_ratio_note"] = got.get("error") or got.get("skipped")
         return cols
 
     def to_markdown(self) -> str:
         df = self.to_frame()
         lines = ["| model | base | what changed | params | MACs[archlab] | paper-hook M (2^20) |"
-                 f" paper-conv G (2^30) | latency ms (p10–p90) | {PAIRED_HEADER} | peak MiB |",
+                 f" paper-conv G (2^30) | {MEDIAN_HEADER} | {PAIRED_HEADER} | peak MiB |",
                  "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
         for _, row in df.iterrows():
             base, err = _text(row["base"]), _text(row["error"])
             lat = ms(row["latency_ms"])
             if not is_missing(row["latency_p10_ms"]):
                 lat += f" ({ms(row['latency_p10_ms'])}–{ms(row['latency_p90_ms'])})"
-            if not is_missing(row["latency_spread_pct"]) and row["latency_spread_pct"] > NOISY_PCT:
+            if unreliable(row["latency_reliable"]):
                 lat += " ⚠"
             cells = [f"**{row['model']}**" if base is None else row["model"],
                      base or "—", (_text(row["change"]) or "—").replace("|", "\\|"),
@@ -190,6 +193,11 @@ class Comparison:
         return path
 
 
+def unreliable(flag) -> bool:
+    """True for a `reliable` flag that is False (a frame cell may hold numpy's bool or None/NaN)."""
+    return isinstance(flag, (bool, np.bool_)) and not flag
+
+
 def _spread(rec) -> float | None:
     """p10–p90 spread of the latency, in % of its median."""
     med, lo, hi = rec.get("latency_ms"), rec.get("latency_p10_ms"), rec.get("latency_p90_ms")
@@ -218,15 +226,14 @@ def paired_text(row) -> str:
 
 
 def _paired_cell(row) -> str:
-    """The table cell: the paired ratio, ⚠ when its spread is wide, n/a with the reason otherwise."""
+    """The table cell: the paired ratio, ⚠ when it is not reliable, n/a with the reason otherwise."""
     if _text(row["base"]) is None:
         return "—"
     text = paired_text(row)
     if not text:
         note = _text(row.get("latency_ratio_note"))
         return "n/a" + (f" ({note})".replace("|", "\\|") if note else "")
-    spread = row.get("latency_ratio_spread_pct")
-    return text + (" ⚠" if not is_missing(spread) and spread > NOISY_PCT else "")
+    return text + (" ⚠" if unreliable(row.get("latency_ratio_reliable")) else "")
 
 
 def _text(v) -> str | None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .compare import NOISY_PCT, Comparison
+from .compare import MEDIAN_HEADER, Comparison, unreliable
 from .plots import save_comparison_plots, save_model_plots
 from .result import Report
 from .summary import summary_markdown
@@ -71,15 +71,15 @@ def comparison_markdown(comp: Comparison, plots=()) -> str:
              "Each row gives the cost, then (second line) its change against the base, absolute and "
              "in %. MACs [archlab]: every executed op, 1 multiply-add = 1, per batch. paper-hook: the "
              "Lite-/Dite-HRNet README rule in units of 2^20; paper-conv: the HRNet README rule (conv "
-             "and linear only) in units of 2^30. Latency: whole model, each model timed on its own, "
-             "median over timed runs with p10–p90 in brackets. Peak memory: peak live tensor storage "
-             "during a forward pass.", "",
-             "Latency vs base (paired): the model and its base timed side by side in one run on "
-             "the same input (after a warm-up, rounds that run each once, in alternating order), "
-             "given as the median of the per-round ratios model/base with p10–p90 in brackets; "
-             "load on the machine weighs on both alike, so compare latencies by this ratio.", "",
+             f"and linear only) in units of 2^30. {MEDIAN_HEADER}: whole model, each model timed on "
+             "its own, minutes apart, median with p10–p90 in brackets: for reference only. Peak "
+             "memory: peak live tensor storage during a forward pass.", "",
+             "Latency vs base (paired) is the latency delta: the model and its base timed side by "
+             "side in one run on the same input (after a warm-up, rounds that run each once, in "
+             "alternating order), given as the median of the per-round ratios model/base with "
+             "p10–p90 in brackets; load on the machine weighs on both alike.", "",
              comp.to_markdown()]
-    lines += _spread_warnings(comp.to_frame())
+    lines += _reliability_warnings(comp.to_frame())
     failed = {n: e for n, e in comp.failures.items()}
     if failed:
         lines += ["", "## Failed", ""] + [f"- **{n}**: {e}" for n, e in failed.items()]
@@ -88,26 +88,14 @@ def comparison_markdown(comp: Comparison, plots=()) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-def _spread_warnings(df) -> list[str]:
-    """⚠ lines: per-model medians taken under load (the paired ratio, where there is one, is the
-    number to trust), and paired ratios whose rounds disagree."""
-    noisy = df[df["latency_spread_pct"].astype(float) > NOISY_PCT]
-    paired = df["latency_ratio"].notna()
-    # a base's noisy median matters no more once its variants are paired with it
-    covered = noisy["latency_ratio"].notna() | noisy["model"].isin(set(df.loc[paired, "base"]))
+def _reliability_warnings(df) -> list[str]:
+    """One ⚠ line per latency (a model's own median, or a paired ratio) that is not reliable."""
     out = []
-    if covered.any():
-        out += ["", f"⚠ Latency of {', '.join(noisy[covered]['model'])}: the p10–p90 spread exceeds "
-                f"{NOISY_PCT:.0f}% of the median, so the machine was busy while they were timed on "
-                "their own and their median deltas are unreliable; the paired ratio, timed side by "
-                "side with the base, is the number to compare."]
-    if (~covered).any():
-        out += ["", f"⚠ Latency of {', '.join(noisy[~covered]['model'])}: the p10–p90 spread "
-                f"exceeds {NOISY_PCT:.0f}% of the median, so the machine was busy while they ran; "
-                "compare their latencies with care, or measure again on a quiet machine (`--fresh`)."]
-    shaky = df[df["latency_ratio_spread_pct"].astype(float) > NOISY_PCT]["model"].tolist()
-    if shaky:
-        out += ["", f"⚠ Paired latency of {', '.join(shaky)}: the p10–p90 spread of the per-round "
-                f"ratios exceeds {NOISY_PCT:.0f}% of the ratio, so the load changed within "
-                "rounds; measure again (`--fresh`)."]
+    for _, row in df.iterrows():
+        if unreliable(row.get("latency_reliable")):
+            out += ["", f"⚠ Latency of {row['model']} (timed on its own) is not reliable: "
+                    f"{row['latency_warnings']}."]
+        if unreliable(row.get("latency_ratio_reliable")):
+            out += ["", f"⚠ Paired latency of {row['model']} against {row['base']} is not reliable: "
+                    f"{row['latency_ratio_warnings']}; measure again (`--fresh`)."]
     return out

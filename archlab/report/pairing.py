@@ -74,8 +74,10 @@ def plan_pairs(comp: Comparison, keys: dict[str, dict], folder: str | Path,
 
 
 def run_pairs(jobs: list[PairJob], time_pair: Callable[[str, str], dict], *, fresh: bool = False,
-              progress: bool = True, log: Callable[[str], None] | None = None) -> PairRun:
-    """Reuse saved pairs (unless `fresh`), time the rest with `time_pair(model, base)`.
+              progress: bool = True, log: Callable[[str], None] | None = None,
+              keep_noisy: bool = False) -> PairRun:
+    """Reuse saved pairs (unless `fresh`; an unreliable one only with `keep_noisy`), time the rest
+    with `time_pair(model, base)`.
 
     A pair that raises is recorded in `failures` (and in `paired` as an error) and the run goes on;
     Ctrl-C stops it and returns what finished, with `interrupted` set.
@@ -84,7 +86,7 @@ def run_pairs(jobs: list[PairJob], time_pair: Callable[[str, str], dict], *, fre
     run = PairRun()
     todo = []
     for job in jobs:
-        saved = None if fresh else lookup_pair(job.path, job.key)
+        saved = None if fresh else lookup_pair(job.path, job.key, keep_noisy)
         if saved is not None:
             run.paired[job.model] = saved
             run.reused.append(job.model)

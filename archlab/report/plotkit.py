@@ -30,22 +30,38 @@ def setting_line(report: Report) -> str:
 
 
 def has_latency(report: Report) -> bool:
+    """Per-module latency was measured (operator times)."""
     return not is_missing(report.row("").latency_ms)
 
 
+def latency_title(report: Report) -> str:
+    """The line a title of a plot showing latency ends with: '⚠ latency not reliable: why' when the
+    timing says so, else ''."""
+    import textwrap
+
+    tm = report.timing or {}
+    if tm.get("reliable") is False:
+        text = "⚠ latency not reliable: " + "; ".join(tm.get("warnings") or [])
+        return "\n" + textwrap.fill(text, 100)
+    return ""
+
+
 def short(name: str, width: int = 48) -> str:
-    """Shorten a module path from the middle, keeping where it is (stages.1) and what it is."""
+    """Shorten a module path from the middle, keeping where it is (its first two parts, e.g.
+    stages.1) and what it is (the longest tail that fits, starting at a named part, e.g.
+    spatial.3.convs.0.conv): 'stages.1 … spatial.3.convs.0.conv'."""
     if len(name) <= width:
         return name
     parts = name.split(".")
-    head, tail = parts[:2], []
-    for p in reversed(parts[2:]):
-        if len(".".join(head + ["…"] + [p] + tail)) > width:
+    head = ".".join(parts[:2])
+    best = parts[-1]
+    for k in range(len(parts) - 1, 1, -1):
+        tail = ".".join(parts[k:])
+        if len(head) + 3 + len(tail) > width:
             break
-        tail.insert(0, p)
-    if not tail:
-        return "…" + name[-(width - 1):]
-    return ".".join(head + ["…"] + tail)
+        if not parts[k].isdigit():  # a tail that starts with a bare index says nothing
+            best = tail
+    return f"{head} … {best}"
 
 
 def place_labels(fig, ax, labels):

@@ -13,50 +13,55 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from .compare import Comparison
-from .plotkit import (LAT_COLOR, MAC_COLOR, figure, has_latency, log_axes, palette, place_labels,
-                      setting_line, short)
+from .plotkit import (LAT_COLOR, MAC_COLOR, figure, has_latency, latency_title, log_axes, palette,
+                      place_labels, setting_line, short)
 from .plots_compare import plot_cost_scatter, plot_deltas, reported_ap  # noqa: F401 (one import place)
 from .result import Report
-from .tables import self_frame, stage_frame, top_modules
+from .tables import OVERHEAD_STAGE, end_to_end_ms, self_frame, stage_frame, top_modules
 from .units import is_missing, ms, si
 
 def plot_stages(report: Report) -> Figure:
-    """Share of params, MACs and latency taken by each top-level module, side by side."""
+    """Share of params, MACs and end-to-end latency taken by each top-level module, side by side;
+    the latency bar ends with the framework overhead (time in no operator), so it adds up to 100%."""
     df = stage_frame(report)
     root = report.row("")
     metrics = [("params", "params", root.params, si(root.params)),
                ("macs", "MACs [archlab]", root.macs, si(root.macs) + "MAC")]
     if has_latency(report):
-        metrics.append(("latency_ms", "latency\n(per-module hooks)", root.latency_ms,
-                        f"{ms(root.latency_ms)} ms"))
+        total = end_to_end_ms(report)
+        metrics.append(("latency_ms", "latency, end to end\n(operators + overhead)", total,
+                        f"{ms(total)} ms"))
     fig = figure(9, 6)
     ax = fig.add_subplot()
     colors = palette(len(df))
     x = np.arange(len(metrics))
     bottoms = np.zeros(len(metrics))
     for i, row in df.iterrows():
-        shares = np.array([max(0.0, 100.0 * (row[k] or 0) / tot) if tot else 0.0
-                           for k, _, tot, _ in metrics])
-        ax.bar(x, shares, 0.6, bottom=bottoms, color=colors[i], edgecolor="white",
-               label=f"{row['stage']} ({row['type']})")
+        shares = np.nan_to_num([100.0 * row[k] / tot if tot and not is_missing(row[k]) else 0.0
+                                for k, _, tot, _ in metrics])
+        overhead = row["stage"] == OVERHEAD_STAGE
+        ax.bar(x, shares, 0.6, bottom=bottoms, color="#dddddd" if overhead else colors[i],
+               hatch="//" if overhead else None, edgecolor="white",
+               label=row["stage"] if overhead else f"{row['stage']} ({row['type']})")
         for j, s in enumerate(shares):
             if s >= 4:
-                ax.text(x[j], bottoms[j] + s / 2, f"{row['stage']}  {s:.0f}%", ha="center",
+                label = "overhead" if overhead else row["stage"]
+                ax.text(x[j], bottoms[j] + s / 2, f"{label}  {s:.0f}%", ha="center",
                         va="center", fontsize=8)
         bottoms += shares
     ax.set_xticks(x, [f"{label}\ntotal {tot_txt}" for _, label, _, tot_txt in metrics])
     ax.set_ylabel("share of the model's total, %")
-    ax.set_ylim(0, max(100, bottoms.max()) * 1.02)
+    ax.set_ylim(0, 102)
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8, title="stage (top-level module)")
-    note = "" if has_latency(report) else "  (latency not measured)"
-    ax.set_title(f"{report.model}: cost by stage{note}\n{setting_line(report)}", fontsize=10)
+    note = latency_title(report) if has_latency(report) else "  (latency not measured)"
+    ax.set_title(f"{report.model}: cost by stage\n{setting_line(report)}{note}", fontsize=10)
     return fig
 
 
 def plot_top_modules(report: Report, n: int = 12) -> Figure:
     """Top modules by self latency beside top modules by self MACs, each showing both shares."""
     fig = figure(13, 0.36 * n + 2.2)
-    panels = [("latency_ms", "top modules by latency"), ("macs", "top modules by MACs [archlab]")]
+    panels = [("latency_ms", "top modules by self time"), ("macs", "top modules by MACs [archlab]")]
     axes = fig.subplots(1, 2)
     handles = None
     for ax, (by, title) in zip(axes, panels):
@@ -69,7 +74,8 @@ def plot_top_modules(report: Report, n: int = 12) -> Figure:
         y = np.arange(len(df))
         lat = df["latency_share_pct"].astype(float).fillna(0).to_numpy()
         mac = df["macs_share_pct"].astype(float).fillna(0).to_numpy()
-        ax.barh(y + 0.2, lat, 0.4, color=LAT_COLOR, label="latency share, % (self, hooks)")
+        ax.barh(y + 0.2, lat, 0.4, color=LAT_COLOR,
+                label="latency share, % of end to end (self: own operators)")
         ax.barh(y - 0.2, mac, 0.4, color=MAC_COLOR, label="MACs share, % (self, archlab)")
         names = [f"{short(m) or '(model itself)'}  [{t}]" for m, t in zip(df["module"], df["type"])]
         ax.set_yticks(y, names, fontsize=8)
@@ -80,13 +86,14 @@ def plot_top_modules(report: Report, n: int = 12) -> Figure:
     if handles:
         fig.legend(*handles, loc="outside lower center", ncol=2, fontsize=8, frameon=False)
     fig.suptitle(f"{report.model}: where the time goes vs where the MACs go\n{setting_line(report)}\n"
-                 "self cost = a module minus its children; a container's self time is its own ops plus "
-                 "the Python cost of calling its children", fontsize=9)
+                 "self cost = a module's own operators, its children's excluded (a container that "
+                 f"runs none costs nothing){latency_title(report) if has_latency(report) else ''}",
+                 fontsize=9)
     return fig
 
 
 def plot_macs_vs_latency(report: Report, max_types: int = 8) -> Figure:
-    """Self MACs vs self latency per module, log-log, coloured by module type."""
+    """Leaf modules' MACs vs their self time (their own operators), log-log, coloured by type."""
     fig = figure(9, 6.5)
     ax = fig.add_subplot()
     df = self_frame(report)
@@ -95,7 +102,7 @@ def plot_macs_vs_latency(report: Report, max_types: int = 8) -> Figure:
                 transform=ax.transAxes)
         ax.set_axis_off()
         return fig
-    df = df[df["latency_ms"].notna() & df["macs"].notna()]
+    df = df[df["leaf"] & df["latency_ms"].notna() & df["macs"].notna()]
     shown = df[(df["macs"] > 0) & (df["latency_ms"] > 0)]
     hidden = len(df) - len(shown)
     types = shown["type"].value_counts().index[:max_types].tolist()
@@ -110,7 +117,7 @@ def plot_macs_vs_latency(report: Report, max_types: int = 8) -> Figure:
     root = report.row("")
     if len(shown) and root.macs and root.latency_ms:
         ylim = ax.get_ylim()
-        rate = root.macs / root.latency_ms  # MACs per ms for the model as a whole
+        rate = root.macs / root.latency_ms  # MACs per ms of operator time, the model as a whole
         xs = np.geomspace(shown["macs"].min(), shown["macs"].max(), 50)
         ys = xs / rate
         keep = (ys >= ylim[0]) & (ys <= ylim[1])
@@ -120,15 +127,16 @@ def plot_macs_vs_latency(report: Report, max_types: int = 8) -> Figure:
     ax.set_xscale("log")
     ax.set_yscale("log")
     log_axes(ax)
-    ax.set_xlabel("MACs [archlab], self, per batch (log)")
-    ax.set_ylabel("latency, ms, self, per-module hooks (log)")
+    ax.set_xlabel("MACs [archlab] of the leaf module, per batch (log)")
+    ax.set_ylabel("self time, ms: the leaf's own operators (log)")
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(fontsize=8, title="module type (count)", loc="upper left")
-    extra = f"\n({hidden} modules with 0 MACs or 0 ms not shown)" if hidden else ""
-    ax.set_title(f"{report.model}: MACs vs latency per module; above the line = slower per MAC than "
-                 f"the model on average\n{setting_line(report)}{extra}", fontsize=9)
+    extra = f"\n({hidden} leaf modules with 0 MACs or 0 ms not shown)" if hidden else ""
+    ax.set_title(f"{report.model}: MACs vs time per leaf module; above the line = slower per MAC "
+                 f"than the model's operators on average\n{setting_line(report)}{extra}"
+                 f"{latency_title(report)}", fontsize=9)
     top = shown.nlargest(5, "latency_ms")
-    place_labels(fig, ax, [(w["macs"], w["latency_ms"], short(w["module"], 30) or "(model)", False)
+    place_labels(fig, ax, [(w["macs"], w["latency_ms"], short(w["module"], 40), False)
                             for _, w in top.iterrows()])
     return fig
 
@@ -146,7 +154,7 @@ def plot_drill(report: Report, root: str, depth: int = 1) -> Figure:
             label="MACs [archlab], % of the module (inclusive)")
     if has_latency(report):
         ax.barh(y + 0.2, df["latency_share_pct"].astype(float).fillna(0), 0.4, color=LAT_COLOR,
-                label="latency, % of the module (inclusive, hooks)")
+                label="latency, % of the module (inclusive operator time)")
     ax.set_yticks(y, [f"{short(m[len(root) + 1:] if root else m)}  [{t}]"
                       for m, t in zip(df["module"], df["type"])], fontsize=8)
     ax.set_xlabel("share of the module's total, %")
@@ -155,7 +163,8 @@ def plot_drill(report: Report, root: str, depth: int = 1) -> Figure:
     top = report.row(root)
     ax.set_title(f"{report.model}: inside {root or '(model)'} [{top.type}]: {si(top.macs)} MACs"
                  + (f", {ms(top.latency_ms)} ms" if not is_missing(top.latency_ms) else "")
-                 + f"\n{setting_line(report)}", fontsize=10)
+                 + f"\n{setting_line(report)}"
+                 + (latency_title(report) if has_latency(report) else ""), fontsize=10)
     return fig
 
 

@@ -5,17 +5,21 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.figure import Figure
 
-from .compare import Comparison
+from .compare import Comparison, unreliable
 from .plotkit import LAT_COLOR, MAC_COLOR, MEM_COLOR, PAR_COLOR, figure, log_axes, palette, place_labels
 from .result import Report
 
 def plot_deltas(comp: Comparison) -> Figure:
-    """For each variant, the % change in params, MACs, latency and peak memory against its base."""
+    """For each variant, the % change in params, MACs, latency and peak memory against its base.
+    The latency change is the paired ratio's (timed side by side with the base), with its p10–p90
+    as error bars; medians timed separately are left to the table."""
     df = comp.to_frame()
     df = df[df["base"].notna() & df["model"].isin(list(comp.reports))].copy()
-    df["latency_pct"], latency_label = _latency_change(df)
+    df["latency_pct"] = df["d_latency_paired_pct"].astype(float)
+    err_lo = 100.0 * (df["latency_ratio"].astype(float) - df["latency_ratio_p10"].astype(float))
+    err_hi = 100.0 * (df["latency_ratio_p90"].astype(float) - df["latency_ratio"].astype(float))
     bars = [("d_params_pct", "params", PAR_COLOR), ("d_macs_pct", "MACs [archlab]", MAC_COLOR),
-            ("latency_pct", latency_label, LAT_COLOR),
+            ("latency_pct", "latency, paired with base (bars: p10–p90 of the ratio)", LAT_COLOR),
             ("d_peak_bytes_pct", "peak memory", MEM_COLOR)]
     fig = figure(11, 0.55 * max(len(df), 2) + 2.4)
     ax = fig.add_subplot()
@@ -25,15 +29,20 @@ def plot_deltas(comp: Comparison) -> Figure:
         ax.set_axis_off()
         return fig
     key = "latency_pct" if df["latency_pct"].notna().any() else "d_macs_pct"
-    df = df.sort_values(key, na_position="first")
+    order = df[key].sort_values(na_position="first").index
+    df, err_lo, err_hi = df.loc[order], err_lo.loc[order], err_hi.loc[order]
     y = np.arange(len(df))
     h = 0.8 / len(bars)
     for i, (col, label, color) in enumerate(bars):
         vals = df[col].astype(float).to_numpy()
         pos = y + (len(bars) / 2 - i - 0.5) * h
-        ax.barh(pos, np.nan_to_num(vals), h, color=color, label=label)
-        for p, v in zip(pos, vals):  # the value at the bar's end, so a 0 is seen as 0
-            txt = "n/a" if np.isnan(v) else f"{v:+.1f}%"
+        xerr = None
+        if col == "latency_pct":
+            xerr = np.nan_to_num(np.array([err_lo.to_numpy(), err_hi.to_numpy()])).clip(min=0)
+        ax.barh(pos, np.nan_to_num(vals), h, color=color, label=label, xerr=xerr,
+                error_kw={"elinewidth": 0.8, "capsize": 2})
+        for p, v, flag in zip(pos, vals, _flags(df, col)):  # the value at the bar's end
+            txt = "n/a" if np.isnan(v) else f"{v:+.1f}%" + flag
             ax.annotate(txt, (0 if np.isnan(v) else v, p), xytext=(3 if not v < 0 else -3, 0),
                         textcoords="offset points", ha="left" if not v < 0 else "right",
                         va="center", fontsize=6, color="#333333")
@@ -47,31 +56,29 @@ def plot_deltas(comp: Comparison) -> Figure:
     ax.set_xlabel("change against the base, %  (negative = cheaper)"
                   + ("; symmetric log scale beyond ±20%" if symlog else ""))
     ax.grid(axis="x", alpha=0.3)
-    fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncol=4, fontsize=8,
+    fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncol=2, fontsize=8,
                frameon=False)
     by = "latency" if key == "latency_pct" else "MACs"
+    shaky = [m for m, f in zip(df["model"], _flags(df, "latency_pct")) if f]
+    warn = (f"\n⚠ paired latency not reliable for {', '.join(shaky)} (see table.md)"
+            if shaky else "")
     ax.set_title(f"What each design choice costs (sorted by {by}"
-                 f" change)\n{comp.title()}", fontsize=10)
+                 f" change)\n{comp.title()}{warn}", fontsize=10)
     return fig
 
 
-def _latency_change(df):
-    """% latency change per variant: from the paired ratio (timed side by side with the base) where
-    there is one, else from the per-model medians; and the legend label that says which."""
-    paired = df["d_latency_paired_pct"].astype(float)
-    change = paired.fillna(df["d_latency_ms_pct"].astype(float))
-    if not paired.notna().any():
-        return change, "latency (median)"
-    if paired.notna().sum() == change.notna().sum():
-        return change, "latency, paired with base"
-    return change, "latency, paired with base (where missing: medians)"
+def _flags(df, col) -> list[str]:
+    """' ⚠' for each latency bar whose paired ratio is not reliable, '' elsewhere."""
+    if col != "latency_pct":
+        return [""] * len(df)
+    return [" ⚠" if unreliable(v) else "" for v in df["latency_ratio_reliable"]]
 
 
 def plot_cost_scatter(comp: Comparison) -> Figure:
     """MACs vs measured latency of every model, labelled with the authors' reported COCO AP."""
     df = comp.to_frame()
     df = df[df["macs"].notna()]
-    ycol, ylabel = "latency_ms", "latency, ms (median, whole model; bars p10–p90)"
+    ycol, ylabel = "latency_ms", "latency, ms (median, each model timed on its own; bars p10–p90)"
     if not df["latency_ms"].notna().any():
         ycol, ylabel = "params", "params (latency not measured)"
     df = df[df[ycol].notna()]
@@ -94,7 +101,8 @@ def plot_cost_scatter(comp: Comparison) -> Figure:
     for _, row in df.iterrows():
         rep = comp.reports.get(row["model"])
         ap = reported_ap(rep) if rep is not None else None
-        txt = row["model"] + (f"\nAP {ap[1]:.1f}{ap[0]} (reported)" if ap else "")
+        txt = row["model"] + (" ⚠" if ycol == "latency_ms" and unreliable(row["latency_reliable"])
+                              else "") + (f"\nAP {ap[1]:.1f}{ap[0]} (reported)" if ap else "")
         labels.append((row["macs"], row[ycol], txt, bool(ap)))
     ax.set_xscale("log")
     ax.set_yscale("log")
@@ -104,8 +112,11 @@ def plot_cost_scatter(comp: Comparison) -> Figure:
     ax.grid(True, which="both", alpha=0.25)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1), title="filled: reference model\nhollow: variant",
               title_fontsize=8)
+    shaky = [m for m, f in zip(df["model"], df["latency_reliable"]) if unreliable(f)]
+    warn = (f"\n⚠ latency not reliable for {', '.join(shaky)} (see table.md)"
+            if shaky and ycol == "latency_ms" else "")
     ax.set_title("Cost vs cost: counted MACs against measured latency; COCO AP is the authors' "
-                 f"reported figure, not measured\n{comp.title()}", fontsize=10)
+                 f"reported figure, not measured\n{comp.title()}{warn}", fontsize=10)
     place_labels(fig, ax, labels)  # last: the layout must be final before text is measured
     return fig
 

@@ -19,7 +19,10 @@ class ModuleStat:
 
     `name` is the `named_modules()` name ("" = the whole model). `macs` and `flops` follow the
     archlab convention (1 multiply-add = 1 MAC = 2 FLOPs); `counts` holds the raw count of every
-    convention computed, keyed by its name. None means "not measured", never zero.
+    convention computed, keyed by its name. `self_ms` is the time of the module's own operators,
+    `latency_ms` that plus its submodules' (so a container's self_ms is 0, and the model's
+    latency_ms is the operator time of the whole forward, `timing["op_ms"]`). None means "not
+    measured", never zero.
     """
 
     name: str
@@ -33,6 +36,7 @@ class ModuleStat:
     peak_bytes: int | None = None
     counts: dict[str, float] = field(default_factory=dict)
     error: str | None = None
+    self_ms: float | None = None
 
 
 @dataclass
@@ -49,8 +53,9 @@ class Report:
               convention computed ('archlab', 'fvcore', 'thop', 'paper-hook', 'paper-conv') with
               that convention's raw whole-model count
     coverage: the op ledger: counted / free / uncounted ops with call counts and traffic shares
-    timing:   method and spread: warm-up, iterations, median, p10, p90, IQR, n; hook overhead and
-              the residual between per-module sums and the uninstrumented time
+    timing:   method and spread of the whole-model latency (median, p10, p90, IQR, n), whether it
+              can be trusted (`reliable`, `warnings`, load, CPU share, threads, cores), op_ms (the
+              sum of operator time) and overhead_ms (end-to-end median minus op_ms)
     notes:    human-readable remarks, errors included ("error: ..."), kept even when a step failed
     """
 
@@ -80,7 +85,7 @@ class Report:
         for r in self.rows:
             rec = {"module": r.name, "type": r.type, "depth": r.depth, "params": r.params,
                    "macs": r.macs, "flops": r.flops, "act_bytes": r.act_bytes,
-                   "latency_ms": r.latency_ms, "peak_bytes": r.peak_bytes}
+                   "latency_ms": r.latency_ms, "peak_bytes": r.peak_bytes, "self_ms": r.self_ms}
             rec.update({f"count[{k}]": v for k, v in r.counts.items()})
             records.append(rec)
         return pd.DataFrame.from_records(records)

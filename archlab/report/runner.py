@@ -97,8 +97,10 @@ def measured_nothing(report: Report) -> bool:
 
 def run_jobs(jobs: list[Job], measure: Callable[[str, Callable], Report], *, fresh: bool = False,
              latency: bool = True, conventions=None, progress: bool = True,
-             log: Callable[[str], None] | None = None, reraise: tuple = ()) -> RunResult:
+             log: Callable[[str], None] | None = None, reraise: tuple = (),
+             keep_noisy: bool = False) -> RunResult:
     """Reuse what the cache holds (unless `fresh`), measure the rest with `measure(name, on_stage)`.
+    A cached report whose latency was not reliable is measured again, unless `keep_noisy`.
 
     A model that raises is recorded in `failures` and the run goes on; a report whose notes hold
     an error is kept (and shown) but not marked complete, so a rerun measures it again. Ctrl-C
@@ -110,10 +112,14 @@ def run_jobs(jobs: list[Job], measure: Callable[[str, Callable], Report], *, fre
     todo = []
     for job in jobs:
         result.folders[job.name] = job.folder
-        cached = None if fresh else lookup(job.folder, job.key, latency=latency, conventions=conventions)
+        cached = None if fresh else lookup(job.folder, job.key, latency=latency,
+                                           conventions=conventions, keep_noisy=keep_noisy)
         if cached is not None:
             result.reports[job.name] = cached
             result.reused.append(job.name)
+            if cached.timing.get("reliable") is False:  # only with keep_noisy
+                (log or log_above_bar)(f"{job.name}: reusing a latency marked not reliable "
+                                       "(--keep-noisy)")
         else:
             todo.append(job)
     say = log or log_above_bar
@@ -148,6 +154,8 @@ def run_jobs(jobs: list[Job], measure: Callable[[str, Callable], Report], *, fre
                 result.failures[job.name] = err
                 what = "failed" if measured_nothing(report) else "measured with errors"
                 say(f"{job.name}: {what}: {err}")
+            if report.timing.get("reliable") is False:
+                say(f"{job.name}: ⚠ latency not reliable: " + "; ".join(report.timing["warnings"]))
             bar.update(1)
     except KeyboardInterrupt:
         result.interrupted = True

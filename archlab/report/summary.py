@@ -9,8 +9,8 @@ from __future__ import annotations
 import pandas as pd
 
 from .result import Report
-from .tables import (conventions_of, display_frame, module_frame, render, self_frame, stage_frame,
-                     top_modules, totals_frame)
+from .tables import (conventions_of, display_frame, latency_warning, module_frame, render,
+                     self_frame, stage_frame, top_modules, totals_frame)
 from .units import PAPER_UNITS, is_missing, mib, ms, pct, published, si
 
 PLOT_TITLES = {"stages.png": "Cost by stage", "top_modules.png": "Top modules: latency vs MACs",
@@ -22,6 +22,9 @@ def summary_markdown(report: Report, plots=(), depth: int = 2) -> str:
     shape = "×".join(str(v) for v in report.input.get("shape", []))
     batch = report.input.get("batch", 1)
     out = [f"# {report.model}: profile", ""]
+    flag = latency_warning(report)
+    if flag:
+        out += [f"> **{flag}**. Re-measure on a quiet machine before quoting its latency.", ""]
     out += _model_lines(report, spec) + [""]
     out += [f"Input {shape}, batch {batch}, on {env.get('device')} ({env.get('device_name', '?')}), "
             f"{env.get('threads', '?')} threads, {env.get('dtype', '?')}, memory format "
@@ -32,10 +35,16 @@ def summary_markdown(report: Report, plots=(), depth: int = 2) -> str:
     rows.append(("MACs [archlab], per batch", si(t.get("macs")) + f" ({_int(t.get('macs'))})"))
     rows.append(("FLOPs [archlab] (2 per multiply-add, plus elementwise ops)", si(t.get("flops"))))
     if not is_missing(t.get("latency_ms")):
-        rows.append(("latency, whole model (median)",
+        rows.append(("latency, whole model (median)" + (" ⚠" if flag else ""),
                      f"{ms(t['latency_ms'])} ms (p10 {ms(t.get('latency_p10_ms'))}, p90 "
                      f"{ms(t.get('latency_p90_ms'))}, IQR {ms(t.get('latency_iqr_ms'))}, "
                      f"n = {t.get('latency_n', '?')})"))
+        tm = report.timing
+        if not is_missing(tm.get("op_ms")):
+            rows.append(("time in operators (sum of every module's self time)",
+                         f"{ms(tm['op_ms'])} ms"))
+            rows.append(("framework overhead (Python, dispatch, between operators)",
+                         f"{ms(tm.get('overhead_ms'))} ms"))
     else:
         rows.append(("latency", "not measured (--no-latency)"))
     rows.append(("peak memory", f"{mib(t.get('peak_bytes'))} MiB"))
@@ -60,12 +69,14 @@ def summary_markdown(report: Report, plots=(), depth: int = 2) -> str:
     out += [render(_stage_display(sf), "md")]
     out += ["### Top modules", "",
             "Self cost: a module's own operations, its children's subtracted, so the rows add up "
-            "to the model. Latency is the per-module time measured with hooks.", ""]
-    for by, label in (("latency_ms", "by latency"), ("macs", "by MACs [archlab]")):
-        if by == "latency_ms" and is_missing(t.get("latency_ms")):
+            "to the model. Self latency is the time of the module's own operators, each timed "
+            "where it runs; a container that runs none costs nothing. Shares of latency are of the "
+            "end-to-end time.", ""]
+    for by, label in (("latency_ms", "by self time"), ("macs", "by MACs [archlab]")):
+        if by == "latency_ms" and is_missing(report.row("").self_ms):
             continue
         tm = top_modules(report, by=by, n=10)
-        out += [f"**{label}**", "", "| module | type | latency ms | latency % | MACs | MACs % |",
+        out += [f"**{label}**", "", "| module | type | self ms | latency % | MACs | MACs % |",
                 "|---|---|---:|---:|---:|---:|"]
         for _, r in tm.iterrows():
             out.append(f"| `{r['module'] or '(model itself)'}` | {r['type']} | {ms(r['latency_ms'])} | "
@@ -184,25 +195,49 @@ def method_lines(report: Report) -> list[str]:
     if not tm or is_missing(report.totals.get("latency_ms")):
         return ["Latency was not measured. Counts come from one forward pass in inference mode, "
                 "counted at the operator (dispatch) level and attributed to the module running."]
-    per = tm.get("per_module", {}) or {}
-    dev = report.env.get("device", "cpu")
-    timer = "CUDA events, one synchronisation at the end" if str(dev).startswith("cuda") else \
-        "time.perf_counter in forward hooks"
-    lines = [f"- Whole model: {tm.get('warmup', '?')} warm-up runs, then timed runs until "
-             f"{tm.get('iters', '?')} runs or {tm.get('budget_s', '?')} s: n = {tm.get('n', '?')}, "
-             f"median {ms(tm.get('median_ms'))} ms, p10 {ms(tm.get('p10_ms'))}, "
-             f"p90 {ms(tm.get('p90_ms'))}, "
-             f"IQR {ms(tm.get('iqr_ms'))} ms; eval mode, torch.inference_mode.",
-             f"- Per module: inclusive times from {timer}. They include the hooks' own overhead "
-             f"({ms(per.get('hook_overhead_ms'))} ms per forward). The top-level modules sum to "
-             f"{ms(per.get('sum_top_level_ms'))} ms against {ms(per.get('end_to_end_ms'))} ms "
-             f"uninstrumented (residual {ms(per.get('residual_ms'))} ms): read per-module times as "
-             "shares, not as exact costs.",
-             "- Memory: peak of live tensor storage while each module ran (CPU: a dispatch-level "
-             "tracker; GPU: the caching allocator's peak counters) and bytes of activations produced.",
-             "- Counts: one forward pass, counted at the operator (dispatch) level and attributed to "
-             "the innermost module running."]
+    cuda = str(report.env.get("device", "cpu")).startswith("cuda")
+    lines = [f"- Whole model: {tm.get('method', 'torch.utils.benchmark.Timer')}; warm-up "
+             f"{tm.get('warmup_calls', tm.get('warmup', '?'))} calls, then blocks of "
+             f"{tm.get('number_per_run', '?')} call(s) for {tm.get('budget_s', '?')} s, longer (up to "
+             f"{tm.get('max_s', '?')} s) while the IQR exceeded 10% of the median: n = "
+             f"{tm.get('n', '?')}, median {ms(tm.get('median_ms'))} ms, IQR {ms(tm.get('iqr_ms'))}, "
+             f"p10 {ms(tm.get('p10_ms'))}, p90 {ms(tm.get('p90_ms'))}."]
+    lines.append("- " + reliability_text(tm))
+    if not is_missing(tm.get("op_ms")):
+        how = ("a CUDA event pair around each operator, read after one synchronisation" if cuda
+               else "a clock read just before and just after each operator")
+        lines.append(
+            f"- Per module: every operator timed where it runs ({how}) and attributed to the "
+            f"innermost module running; per module the median over {tm.get('op_passes', '?')} "
+            f"passes. self_ms is a module's own operators, latency_ms adds its submodules'. They "
+            f"sum to {ms(tm['op_ms'])} ms of operator time against {ms(tm.get('median_ms'))} ms "
+            f"end to end: {ms(tm.get('overhead_ms'))} ms of framework overhead (Python, dispatch, "
+            f"work between operators), shown as its own segment. An operator-timed pass took "
+            f"{ms(tm.get('instrumented_ms'))} ms (the recorder's own cost lies outside every "
+            "operator's window).")
+    lines += ["- Memory: peak of live tensor storage while each module ran (CPU: a dispatch-level "
+              "tracker; GPU: the caching allocator's peak counters) and bytes of activations produced.",
+              "- Counts: one forward pass, counted at the operator (dispatch) level and attributed to "
+              "the innermost module running."]
     return lines
+
+
+def reliability_text(tm: dict) -> str:
+    """The conditions of the timing in one sentence, and the verdict."""
+    share = tm.get("cpu_share")
+    load = tm.get("load_before"), tm.get("load_after")
+    facts = [f"spread (IQR / median) {pct(100 * tm['spread']) if tm.get('spread') is not None else 'n/a'}"]
+    if share is not None:
+        facts.append(f"CPU share {share:.2f} (CPU time / (wall x threads))")
+    facts.append(f"{tm.get('threads', '?')} thread(s) on {tm.get('cores', '?')} usable cores")
+    if load[0]:
+        facts.append(f"load average {load[0][0]:.2f} before, {load[1][0]:.2f} after" if load[1]
+                     else f"load average {load[0][0]:.2f} before")
+    if tm.get("reliable") is None:
+        return "Conditions: " + ", ".join(facts) + "."
+    verdict = ("reliable (spread <= 10%, CPU share >= 0.8, threads <= cores)" if tm["reliable"]
+               else "⚠ not reliable: " + "; ".join(tm.get("warnings") or []))
+    return "Conditions: " + ", ".join(facts) + f". Verdict: {verdict}."
 
 
 def _int(x) -> str:

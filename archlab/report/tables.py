@@ -2,7 +2,9 @@
 
 Rows in a Report are inclusive (a module's own ops plus its children's). "Self" cost — inclusive
 minus the direct children's — is what ranks modules without counting a parent and its children
-twice; the self costs of all modules add up to the whole model.
+twice; the self costs of all modules add up to the whole model. Time is measured per operator, so a
+module's self time (`self_ms`) is stored as measured, and the end-to-end latency splits into the
+modules' operator time plus the framework overhead no operator accounts for.
 """
 from __future__ import annotations
 
@@ -11,7 +13,25 @@ import pandas as pd
 from .result import Report
 from .units import CONVENTIONS, PAPER_UNITS, is_missing, mib, ms, pct, published, si
 
-COST = ("params", "macs", "flops", "act_bytes", "latency_ms", "peak_bytes")
+COST = ("params", "macs", "flops", "act_bytes", "latency_ms", "self_ms", "peak_bytes")
+OVERHEAD_STAGE = "framework overhead (between operators)"
+OWN_STAGE = "(the model's own operators)"
+
+
+def end_to_end_ms(report: Report):
+    """The whole-model time that module latencies are shares of: operator time plus framework
+    overhead, which is the uninstrumented median (or the operator time, when the operators took
+    longer than the uninstrumented forward, so that no share is negative). None without latency."""
+    op = report.timing.get("op_ms")
+    if is_missing(op):
+        return report.totals.get("latency_ms")
+    return op + max(0.0, report.timing.get("overhead_ms") or 0.0)
+
+
+def overhead_ms(report: Report):
+    """Framework overhead shown as its own segment: never below zero (see end_to_end_ms)."""
+    over = report.timing.get("overhead_ms")
+    return None if is_missing(over) else max(0.0, over)
 
 
 def parent_of(name: str) -> str | None:
@@ -51,7 +71,8 @@ def module_frame(report: Report, depth: int | None = None, *, root: str = "",
         rec = {"module": r.name, "type": r.type, "depth": r.depth, "rel_depth": rel}
         rec.update({k: getattr(r, k) for k in COST})
         rec["macs_share_pct"] = _share(r.macs, top.macs)
-        rec["latency_share_pct"] = _share(r.latency_ms, top.latency_ms)
+        rec["latency_share_pct"] = _share(r.latency_ms, end_to_end_ms(report) if root == ""
+                                          else top.latency_ms)
         for c in conventions:
             rec[f"count[{c}]"] = r.counts.get(c)
         rec["error"] = r.error
@@ -66,17 +87,15 @@ def _share(x, total):
 
 
 def self_frame(report: Report, conventions=()) -> pd.DataFrame:
-    """Exclusive cost per module: inclusive minus the sum of its direct children (None stays None).
-
-    Latency below zero (timer noise, hook overhead of the children) is clipped to zero.
-    """
+    """Exclusive cost per module: inclusive minus the sum of its direct children (None stays None);
+    latency_ms is the module's own operator time as measured (self_ms)."""
     by_name = {r.name: r for r in report.rows}
     kids: dict[str, list] = {}
     for r in report.rows:
         p = parent_of(r.name)
         if p is not None and p in by_name:
             kids.setdefault(p, []).append(r)
-    keys = ["params", "macs", "latency_ms"] + [f"count[{c}]" for c in conventions]
+    keys = ["params", "macs"] + [f"count[{c}]" for c in conventions]
 
     def value(r, k):
         return r.counts.get(k[6:-1]) if k.startswith("count[") else getattr(r, k)
@@ -92,36 +111,21 @@ def self_frame(report: Report, conventions=()) -> pd.DataFrame:
                 continue
             below = sum(value(c, k) or 0 for c in kids.get(r.name, []))
             rec[k] = own - below
-        if rec["latency_ms"] is not None:
-            rec["latency_ms"] = max(rec["latency_ms"], 0.0)
+        rec["latency_ms"] = r.self_ms
         recs.append(rec)
     return pd.DataFrame.from_records(recs)
 
 
 def top_modules(report: Report, by: str = "latency_ms", n: int = 10) -> pd.DataFrame:
-    """The n modules with the largest self cost `by` ('latency_ms' or 'macs'), with both shares.
-
-    A module's self latency is the time spent in its own forward: its functional ops and the
-    Python cost of calling its children (real in eager mode). The root and plain containers are left
-    out of the latency ranking (see below).
-    """
+    """The n modules with the largest self cost `by`: 'latency_ms' (the time of their own
+    operators, so a container that runs none never ranks) or 'macs'; with both shares (latency of
+    the end-to-end time, MACs of the model's)."""
     df = self_frame(report)
-    if by == "latency_ms":
-        # The root's "self" time is the timing residual, and a plain container (Sequential, ...)
-        # runs no op of its own: its "self" time is only the hooks' cost of calling its children.
-        df = df[(df["module"] != "") & ~df["type"].isin(CONTAINERS)]
     df = df[df[by].notna()] if by in df else df.iloc[0:0]
     df = df[df[by] > 0].sort_values(by, ascending=False).head(n).copy()
-    tot_l = df_total(report, "latency_ms")
-    tot_m = df_total(report, "macs")
-    df["latency_share_pct"] = [_share(v, tot_l) for v in df["latency_ms"]]
-    df["macs_share_pct"] = [_share(v, tot_m) for v in df["macs"]]
+    df["latency_share_pct"] = [_share(v, end_to_end_ms(report)) for v in df["latency_ms"]]
+    df["macs_share_pct"] = [_share(v, report.row("").macs) for v in df["macs"]]
     return df.reset_index(drop=True)
-
-
-def df_total(report: Report, key: str):
-    """Sum of self costs = the root's inclusive value (for per-module latency: the hooked time)."""
-    return getattr(report.row(""), key)
 
 
 CONTAINERS = ("Sequential", "ModuleList", "ModuleDict")
@@ -143,27 +147,30 @@ def stage_names(report: Report) -> list[str]:
 
 
 def stage_frame(report: Report) -> pd.DataFrame:
-    """The stages (see stage_names), plus what lies outside them when it costs anything: the
-    model's own ops and, for latency, the gap between the uninstrumented whole-model time and the
-    hooked per-stage times."""
+    """The stages (see stage_names), then what lies outside them: the model's own operators (and
+    params, MACs) when they cost anything, and the framework overhead as its own row. Latency
+    shares are of the end-to-end time (end_to_end_ms), so the rows add up to 100%."""
     root = report.row("")
     recs = []
     for name in stage_names(report):
         r = report.row(name)
         recs.append({"stage": r.name, "type": r.type, "params": r.params, "macs": r.macs,
                      "latency_ms": r.latency_ms, "act_bytes": r.act_bytes})
-    own = {"stage": "(outside the stages, timing residual)", "type": root.type}
-    for k in ("params", "macs", "latency_ms"):
+    own = {"stage": OWN_STAGE, "type": root.type, "act_bytes": None}  # bytes are not additive
+    for k in ("params", "macs"):
         total = getattr(root, k)
         own[k] = None if is_missing(total) else total - sum(x[k] or 0 for x in recs)
-    own["act_bytes"] = None  # activation bytes are not additive over stages
-    big = {"params": 0, "macs": 0, "latency_ms": 0.01 * (root.latency_ms or 0)}
-    if any(not is_missing(own[k]) and abs(own[k]) > big[k] for k in big):
+    own["latency_ms"] = root.self_ms
+    if any(not is_missing(own[k]) and own[k] > 0 for k in ("params", "macs", "latency_ms")):
         recs.append(own)
+    if overhead_ms(report) is not None:
+        recs.append({"stage": OVERHEAD_STAGE, "type": "", "params": None, "macs": None,
+                     "latency_ms": overhead_ms(report), "act_bytes": None})
     df = pd.DataFrame.from_records(recs, columns=["stage", "type", "params", "macs", "latency_ms",
                                                   "act_bytes"])
-    for k in ("params", "macs", "latency_ms"):
-        df[f"{k}_share_pct"] = [_share(v, getattr(root, k)) for v in df[k]]
+    totals = {"params": root.params, "macs": root.macs, "latency_ms": end_to_end_ms(report)}
+    for k, total in totals.items():
+        df[f"{k}_share_pct"] = [_share(v, total) for v in df[k]]
     return df
 
 
@@ -198,10 +205,25 @@ def totals_lines(report: Report) -> list[str]:
         lines.append("latency: not measured")
     else:
         lines.append(f"latency (whole model, per batch): median {ms(t['latency_ms'])} ms, p10 "
-                     f"{ms(t.get('latency_p10_ms'))}, p90 {ms(t.get('latency_p90_ms'))}, n = "
-                     f"{t.get('latency_n', '?')}; per-module latencies are hooked, inclusive")
+                     f"{ms(t.get('latency_p10_ms'))}, p90 {ms(t.get('latency_p90_ms'))}, IQR "
+                     f"{ms(t.get('latency_iqr_ms'))}, n = {t.get('latency_n', '?')}")
+        tm = report.timing
+        if not is_missing(tm.get("op_ms")):
+            lines.append(f"of which operators {ms(tm['op_ms'])} ms (per module: self_ms, their own "
+                         f"operators) and framework overhead {ms(tm.get('overhead_ms'))} ms")
+        flag = latency_warning(report)
+        if flag:
+            lines.insert(0, flag)
     lines.append(f"peak memory {mib(t.get('peak_bytes'))} MiB")
     return lines
+
+
+def latency_warning(report: Report) -> str | None:
+    """'⚠ latency not reliable: reason; reason' when the report's timing says so, else None."""
+    tm = report.timing or {}
+    if tm.get("reliable") is False:
+        return "⚠ latency not reliable: " + "; ".join(tm.get("warnings") or ["no reason recorded"])
+    return None
 
 
 # ---------------------------------------------------------------- rendering
@@ -218,6 +240,7 @@ def display_frame(df: pd.DataFrame, model: str = "", *, indent: str = "  ") -> p
     out["MACs %"] = [pct(v) for v in df["macs_share_pct"]]
     out["latency ms"] = [ms(v) for v in df["latency_ms"]]
     out["latency %"] = [pct(v) for v in df["latency_share_pct"]]
+    out["self ms"] = [ms(v) for v in df["self_ms"]]
     out["act MiB"] = [mib(v) for v in df["act_bytes"]]
     out["peak MiB"] = [mib(v) for v in df["peak_bytes"]]
     for col in df.columns:
@@ -232,7 +255,7 @@ def display_frame(df: pd.DataFrame, model: str = "", *, indent: str = "  ") -> p
     if "error" in df and df["error"].notna().any():
         out["error"] = df["error"].fillna("")
     if df["latency_ms"].isna().all():  # profiled without latency: no columns of n/a
-        out = out.drop(columns=["latency ms", "latency %"])
+        out = out.drop(columns=["latency ms", "latency %", "self ms"])
     return out
 
 
