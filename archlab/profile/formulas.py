@@ -181,3 +181,171 @@ def softmax(args, kwargs, out):
 def norm_vector(args, kwargs, out):
     n = args[0].numel()
     return n, 2 * n
+
+
+def _arg(args, kwargs, i: int, name: str, default=None):
+    """An argument by position or keyword (schema defaults are not filled in at dispatch)."""
+    if len(args) > i:
+        return args[i]
+    return kwargs.get(name, default)
+
+
+# --- attention: the fused kernels counted as the ops they fuse ---------------------------------
+def attention_cost(batch: int, q_len: int, kv_len: int, embed: int, *, heads: int,
+                   in_bias: bool, out_bias: bool, head_average: bool) -> tuple[int, int]:
+    """(macs, flops) of multi-head attention with packed projections, counted as its parts: the
+    q, k, v and output linears, then scaled_dot_product_attention (QK^T and AV, softmax 3 FLOPs a
+    score; the 1/sqrt(d) scaling is not counted there either), plus the mean over heads of the
+    returned weights when they are averaged."""
+    proj = batch * (q_len + 2 * kv_len) * embed * embed + batch * q_len * embed * embed
+    scores = batch * heads * q_len * kv_len
+    products = 2 * scores * (embed // heads)  # QK^T and AV, each head_dim per score
+    average = scores if head_average else 0  # a mean: one MAC per averaged weight
+    macs = proj + products + average
+    biases = (batch * (q_len + 2 * kv_len) * embed if in_bias else 0) + \
+        (batch * q_len * embed if out_bias else 0)
+    return macs, 2 * macs + biases + 3 * scores
+
+
+def native_mha(args, kwargs, out):
+    q, k = args[0], args[1]  # (B, L, E), (B, S, E): the fused path is batch first
+    embed, heads = int(args[3]), int(args[4])
+    need_weights = _arg(args, kwargs, 10, "need_weights", True)
+    average = _arg(args, kwargs, 11, "average_attn_weights", True)
+    return attention_cost(q.shape[0], q.shape[1], k.shape[1], embed, heads=heads,
+                          in_bias=args[6] is not None, out_bias=args[8] is not None,
+                          head_average=bool(need_weights and average))
+
+
+def transformer_encoder_layer(args, kwargs, out):
+    src, embed, heads = args[0], int(args[1]), int(args[2])
+    b, seq = src.shape[0], src.shape[1]
+    macs, flops = attention_cost(b, seq, seq, embed, heads=heads, in_bias=args[4] is not None,
+                                 out_bias=args[6] is not None, head_average=False)
+    n = src.numel()
+    hidden = b * seq * args[14].shape[0]  # elements of the feed-forward's inner activation
+    ffn = 2 * hidden * embed  # linear1 then linear2
+    macs += ffn + 2 * 2 * n  # two layer norms at 2 MACs per element
+    flops += 2 * ffn + 2 * 6 * n + 2 * n  # the norms, then the two residual adds
+    flops += (hidden if args[15] is not None else 0) + (n if args[17] is not None else 0)
+    return macs, flops + hidden  # + the activation, one FLOP per inner element
+
+
+# --- recurrent layers: per token (time step x sample), per layer and direction ------------------
+def _recurrent(tokens: int, weights, biases, units: int, per_unit: int) -> tuple[int, int]:
+    """weights: the gate (and projection) matrices, each one multiply-add per entry per token;
+    biases: added once per token; units: hidden units over all layers and directions, each doing
+    `per_unit` elementwise FLOPs of gate math per token."""
+    macs = tokens * sum(w.numel() for w in weights)
+    biases = tokens * sum(b.numel() for b in biases if b is not None)
+    return macs, 2 * macs + biases + tokens * units * per_unit
+
+
+def rnn(gates: int, per_unit: int):
+    """aten.lstm / gru / rnn_tanh / rnn_relu, both overloads: .input(input, hx, params, has_biases,
+    num_layers, dropout, train, bidirectional, batch_first) and .data(data, batch_sizes, hx,
+    params, ...) for packed sequences, whose data rows are the tokens."""
+    def formula(args, kwargs, out):
+        x = args[0]
+        at = 3 if isinstance(args[3], (list, tuple)) else 2  # where params sits
+        params = args[at]
+        layers, bidirectional = int(args[at + 2]), bool(args[at + 5])
+        units = layers * (2 if bidirectional else 1) * (params[0].shape[0] // gates)
+        return _recurrent(x.numel() // x.shape[-1], [p for p in params if p.dim() == 2],
+                          [p for p in params if p.dim() == 1], units, per_unit)
+    return formula
+
+
+def rnn_cell(gates: int, per_unit: int):
+    """aten.lstm_cell / gru_cell / rnn_tanh_cell / rnn_relu_cell: (input, hx, w_ih, w_hh, b_ih,
+    b_hh)."""
+    def formula(args, kwargs, out):
+        x, w_ih, w_hh = args[0], args[2], args[3]
+        biases = (_arg(args, kwargs, 4, "b_ih"), _arg(args, kwargs, 5, "b_hh"))
+        return _recurrent(x.numel() // x.shape[-1], (w_ih, w_hh), biases, w_ih.shape[0] // gates,
+                          per_unit)
+    return formula
+
+
+def mkldnn_rnn_layer(args, kwargs, out):
+    """One layer and direction of an LSTM run by oneDNN (outside inference mode on CPU):
+    (input, w_ih, w_hh, b_ih, b_hh, hx, cx, reverse, batch_sizes, mode, hidden_size, ...)."""
+    x, w_ih, w_hh = args[0], args[1], args[2]
+    has_biases = bool(args[12])
+    gates = w_ih.shape[0] // int(args[10])
+    if gates != 4:  # oneDNN runs only LSTMs for PyTorch; another mode would need its own gate math
+        raise ValueError(f"mkldnn_rnn_layer with {gates} gates (mode {args[9]}) is not an LSTM")
+    return _recurrent(x.numel() // x.shape[-1], (w_ih, w_hh),
+                      (args[3], args[4]) if has_biases else (), int(args[10]), LSTM_PER_UNIT)
+
+
+# elementwise FLOPs per hidden unit and token, as the reference cells compute them:
+# LSTM: add the input and hidden products (4 gates), 3 sigmoids, tanh, c = f*c + i*g (3),
+# h = o*tanh(c) (2)
+LSTM_PER_UNIT = 4 + 3 + 1 + 3 + 2
+# GRU: add the products of r and z (2), 2 sigmoids, n = tanh(i_n + r*h_n) (3), h = n + z*(h - n) (3)
+GRU_PER_UNIT = 2 + 2 + 3 + 3
+# RNN: add the input and hidden products, then tanh or relu
+RNN_PER_UNIT = 1 + 1
+
+
+# --- FFT: 5 N log2 N real FLOPs per complex transform of N points, half for real data -----------
+def _fft_flops(signal_shape, dims, real: bool) -> int:
+    n = _prod(signal_shape[d] for d in dims)
+    if n <= 1:
+        return 0
+    transforms = _prod(signal_shape) // n
+    return round((2.5 if real else 5.0) * transforms * n * math.log2(n))
+
+
+def fft(args, kwargs, out):
+    """ATen's own transforms: _fft_r2c(self, dim, ...), _fft_c2r(self, dim, ...), _fft_c2c."""
+    x, dims = args[0], [int(d) % args[0].dim() for d in args[1]]
+    real_out = not out.is_complex()
+    signal = out.shape if real_out else x.shape  # the full-length side: the real output of c2r
+    return 0, _fft_flops(signal, dims, real=real_out or not x.is_complex())
+
+
+def fft_named(default_dim, *, promotes: bool = False):
+    """torch.fft.* as called (self, n or s, dim, norm); default_dim -1 (1-D), [-2, -1] (2-D) or
+    None (n-D: all dims, or the last len(s)). promotes: a real input is made complex and
+    transformed as complex data (fft2, fftn and their inverses; the 1-D ones run real input as
+    a real transform)."""
+    def formula(args, kwargs, out):
+        x = args[0]
+        s = _arg(args, kwargs, 1, "n" if default_dim == -1 else "s")
+        dim = _arg(args, kwargs, 2, "dim", default_dim)
+        s = [s] if isinstance(s, int) else s
+        if dim is None:
+            dim = range(x.dim() - len(s), x.dim()) if s is not None else range(x.dim())
+        dims = [int(d) % x.dim() for d in ([dim] if isinstance(dim, int) else dim)]
+        real_out = not out.is_complex()
+        if real_out:  # c2r: the output holds the full real signal
+            signal = list(out.shape)
+        else:  # the input as the transform sees it: trimmed or zero-padded to s
+            signal = list(x.shape)
+            for d, n in zip(dims, s or ()):
+                if n is not None and int(n) != -1:
+                    signal[d] = int(n)
+        return 0, _fft_flops(signal, dims, real=real_out or not (x.is_complex() or promotes))
+    return formula
+
+
+# --- torchvision::roi_align: bilinear samples averaged per bin ----------------------------------
+def roi_align(args, kwargs, out):
+    """(input, rois (K, 5): batch index, x1, y1, x2, y2, spatial_scale, pooled_height,
+    pooled_width, sampling_ratio, aligned)."""
+    x, rois, scale = args[0], args[1], float(args[2])
+    ph, pw, ratio, aligned = int(args[3]), int(args[4]), int(args[5]), bool(args[6])
+    if ratio > 0:
+        points = rois.shape[0] * ratio * ratio
+    else:  # adaptive: ceil(roi size / bins) sample points along each side, per ROI
+        off = 0.5 if aligned else 0.0  # aligned boxes are shifted by half a pixel
+        h = (rois[:, 4] * scale - off) - (rois[:, 2] * scale - off)
+        w = (rois[:, 3] * scale - off) - (rois[:, 1] * scale - off)
+        if not aligned:  # unaligned boxes are at least one pixel on a side
+            h, w = h.clamp(min=1.0), w.clamp(min=1.0)
+        grid = (h / ph).ceil().clamp(min=0) * (w / pw).ceil().clamp(min=0)
+        points = int(grid.sum().item())
+    macs = 4 * points * x.shape[1] * ph * pw
+    return macs, 2 * macs + out.numel()  # + the division of each bin's sum by its count

@@ -14,6 +14,9 @@ Rules of the convention (what a researcher can check by hand):
 - FLOPs = 2 x MACs, plus one FLOP per output element of every elementwise op (add, mul, relu,
   sigmoid, ...; a transcendental counts as one), one per input element of sum/max reductions and
   max pooling windows, and 3 per element of softmax (exp, accumulate, divide).
+- Fused kernels count as the ops they fuse (multi-head attention: its projections, QK^T and AV;
+  recurrent layers: their gate matrix products per time step, layer and direction). FFTs do no
+  multiply-adds of a matrix product: MACs 0, FLOPs by the 5 N log2 N rule.
 Ops are seen as the user called them (conv2d, linear, matmul, einsum stay whole under
 torch.inference_mode), so each is counted once, never also as its decomposition.
 """
@@ -61,11 +64,19 @@ _upsample_nearest_exact1d _upsample_nearest_exact2d _upsample_nearest_exact3d
 channel_shuffle native_channel_shuffle pixel_shuffle pixel_unshuffle index_select
 gather index repeat tile roll flip dropout native_dropout feature_dropout
 alpha_dropout _local_scalar_dense item is_nonzero type_as unfold""".split())
+# more ops without arithmetic: in-place dropout (a no-op in eval, like dropout), detaching,
+# index grids, reshapes, splits, complex views, lazy conjugate/negative bits made concrete, and
+# packing padded sequences for recurrent layers (a reorder of rows)
+_FREE |= set("""dropout_ feature_dropout_ alpha_dropout_ feature_alpha_dropout
+feature_alpha_dropout_ detach_ meshgrid reshape_as unsafe_split unsafe_split_with_sizes
+unsafe_chunk real imag view_as_real view_as_complex conj _conj resolve_conj resolve_neg
+_has_compatible_shallow_copy_type transpose_ t_ squeeze_ unsqueeze_ _pack_padded_sequence
+_pad_packed_sequence""".split())
 # reshape-like ops: annotated as views, yet they copy when the strides do not allow a view
 _MAYBE_COPY = {"reshape", "flatten", "contiguous", "to", "type_as", "expand_as", "view_as",
-               "unflatten"}
+               "unflatten", "reshape_as"}
 
-_BUILTIN: dict[str, tuple[str, Formula]] = {}  # aten op name -> (category, formula)
+_BUILTIN: dict[str, tuple[str, Formula]] = {}  # aten op name or "ns::name" -> (category, formula)
 _RULES: dict[str, str] = {}  # aten op name -> the rule in words (describe() lists them)
 
 
@@ -115,6 +126,54 @@ _add("upsample_bicubic2d _upsample_bicubic2d_aa", "upsample", F.per_output(16),
      "16 MACs per output")
 _add("softmax _softmax log_softmax _log_softmax _safe_softmax", "softmax", F.softmax,
      "3 FLOPs per element (exp, accumulate, divide)")
+_add("_native_multi_head_attention", "matmul", F.native_mha,
+     "as its parts (batch first, packed projections): MACs = B*(L+2S)*E*E (q, k, v) + B*L*E*E "
+     "(out) + B*heads*L*S*2*head_dim (QK^T, AV) + B*heads*L*S when need_weights averages the "
+     "heads' weights (a mean); FLOPs = 2 x MACs + 1 per projection bias element + 3 per score "
+     "(softmax); the 1/sqrt(head_dim) scaling and adding a mask are not counted")
+_add("_transformer_encoder_layer_fwd", "matmul", F.transformer_encoder_layer,
+     "as its parts: attention as _native_multi_head_attention without weights, two layer norms "
+     "(as layer_norm), linear1 and linear2 (MACs = 2*B*L*E*dim_feedforward, +1 FLOP per bias "
+     "element), the activation (1 FLOP per inner element) and two residual adds (1 FLOP each)")
+_add("lstm", "matmul", F.rnn(4, F.LSTM_PER_UNIT),
+     "per token (time step x sample), layer and direction: MACs = 4*hidden*(input + hidden) "
+     "(+ proj*hidden with proj_size; a layer's input is hidden x directions after the first); "
+     "FLOPs = 2 x MACs + 1 per bias element + 13 per hidden unit (adding the input and hidden "
+     "products, 3 sigmoids, tanh, c = f*c + i*g, h = o*tanh(c))")
+_add("gru", "matmul", F.rnn(3, F.GRU_PER_UNIT),
+     "per token (time step x sample), layer and direction: MACs = 3*hidden*(input + hidden); "
+     "FLOPs = 2 x MACs + 1 per bias element + 10 per hidden unit (adding the r and z products, "
+     "2 sigmoids, n = tanh(i_n + r*h_n), h = n + z*(h - n))")
+_add("rnn_tanh rnn_relu", "matmul", F.rnn(1, F.RNN_PER_UNIT),
+     "per token (time step x sample), layer and direction: MACs = hidden*(input + hidden); "
+     "FLOPs = 2 x MACs + 1 per bias element + 2 per hidden unit (the add, tanh or relu)")
+_add("lstm_cell", "matmul", F.rnn_cell(4, F.LSTM_PER_UNIT),
+     "per sample: one lstm step: MACs = 4*hidden*(input + hidden); FLOPs as lstm")
+_add("gru_cell", "matmul", F.rnn_cell(3, F.GRU_PER_UNIT),
+     "per sample: one gru step: MACs = 3*hidden*(input + hidden); FLOPs as gru")
+_add("rnn_tanh_cell rnn_relu_cell", "matmul", F.rnn_cell(1, F.RNN_PER_UNIT),
+     "per sample: one rnn step: MACs = hidden*(input + hidden); FLOPs as rnn_tanh")
+_add("mkldnn_rnn_layer", "matmul", F.mkldnn_rnn_layer,
+     "one LSTM layer and direction (oneDNN, outside inference mode): as lstm")
+_FFT_RULE = ("MACs 0 (no matrix product); FLOPs = 5 N log2(N) per transform of N complex points "
+             "(N = product of the transformed sizes), half that (2.5 N log2 N) when the input or "
+             "the output is real: the convention of FFTW's benchFFT; rounded per call; the "
+             "normalisation scaling is not counted")
+# fft2, fftn and their inverses turn a real input complex; the 1-D fft and ifft run it as real
+_PROMOTES = "; ATen makes a real input complex first here, so it counts in full"
+_add("_fft_r2c _fft_c2r _fft_c2c", "fft", F.fft, _FFT_RULE)
+_add("fft_fft fft_ifft fft_rfft fft_irfft fft_hfft fft_ihfft", "fft", F.fft_named(-1), _FFT_RULE)
+_add("fft_rfft2 fft_irfft2 fft_hfft2 fft_ihfft2", "fft", F.fft_named([-2, -1]), _FFT_RULE)
+_add("fft_rfftn fft_irfftn fft_hfftn fft_ihfftn", "fft", F.fft_named(None), _FFT_RULE)
+_add("fft_fft2 fft_ifft2", "fft", F.fft_named([-2, -1], promotes=True), _FFT_RULE + _PROMOTES)
+_add("fft_fftn fft_ifftn", "fft", F.fft_named(None, promotes=True), _FFT_RULE + _PROMOTES)
+# ops of other namespaces, keyed by their qualified name and resolved when first seen, so that
+# the library that defines them need not be installed
+_add("torchvision::roi_align", "upsample", F.roi_align,
+     "4 MACs per sample point and channel (bilinear: 4 weighted neighbours added into the bin); "
+     "sample points per bin: sampling_ratio^2, or when sampling_ratio <= 0 "
+     "ceil(roi_h/pooled_h)*ceil(roi_w/pooled_w) from each box (x spatial_scale; at least 1 pixel "
+     "a side unless aligned); FLOPs = 2 x MACs + 1 per output (the bin average)")
 for _n in _ELEMENTWISE:
     _add(f"{_n} {_n}_", "elementwise", F.elementwise(1), "1 FLOP per output element")
 for _n in _ELEMENTWISE2:
@@ -172,8 +231,12 @@ def unregister_formula(op) -> None:
 
 
 def _builtin_name(packet) -> str | None:
-    """The op's name when it is an ATen op the built-in table knows (other namespaces never are)."""
-    ns, _, name = packet._qualified_op_name.partition("::")
+    """The op's key in the built-in table, if it has one: its name for an ATen op, its qualified
+    name ('torchvision::roi_align') for another namespace's."""
+    qualified = packet._qualified_op_name
+    if qualified in _BUILTIN:  # another namespace's op, e.g. torchvision::roi_align
+        return qualified
+    ns, _, name = qualified.partition("::")
     return name if ns == "aten" and (name in _BUILTIN or name in _FREE) else None
 
 
@@ -206,7 +269,8 @@ def entry(func) -> Entry:
 
 def describe() -> "list[tuple[str, str, str]]":
     """(op, category, rule) for every built-in op: the documentation of the convention as data."""
-    rows = [(f"aten.{n}", cat, _RULES[n]) for n, (cat, _) in sorted(_BUILTIN.items())]
+    rows = [(n.replace("::", ".") if "::" in n else f"aten.{n}", cat, _RULES[n])
+            for n, (cat, _) in sorted(_BUILTIN.items())]
     rows += [(f"aten.{n}", "free", "no arithmetic (views, copies, allocation, nearest upsampling)")
              for n in sorted(_FREE)]
     return rows
