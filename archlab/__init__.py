@@ -15,6 +15,7 @@ except PackageNotFoundError:  # running from a source tree that was never instal
 from . import profile as _profile_package  # noqa: F401
 from .api import profile
 from .models import build, get_spec, list_models
-from .report import Report, load_report
+from .results import ProfileError, ProfileInterrupted, Report, load_report
 
-__all__ = ["build", "get_spec", "list_models", "profile", "load_report", "Report", "__version__"]
+__all__ = ["build", "get_spec", "list_models", "profile", "load_report", "Report", "ProfileError",
+           "ProfileInterrupted", "__version__"]

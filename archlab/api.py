@@ -9,7 +9,7 @@ from torch import nn
 
 from .models import build, get_spec
 from .profile import paired_latency, profile_module
-from .report import Report
+from .results import Report
 
 
 def profile(model_or_name: str | nn.Module, input_size: tuple[int, int, int] | None = None, *,

@@ -1,20 +1,19 @@
-"""The `archlab` command: list models, profile one, compare several.
+"""The `archlab` command: list models, profile one, compare several, show a saved report.
 
-Thin on purpose: it parses arguments, calls archlab.models / archlab.profile / archlab.report, and
-prints. A user's mistake (unknown model, bad --input, no GPU, unwritable --out, unreadable report)
-prints one line and exits 2; a model that fails while being measured is recorded, the others go
-on, and the exit status is 1; Ctrl-C keeps every finished report and exits 130.
+Thin on purpose: it parses arguments, calls archlab.study (or the registry and the report tables),
+and prints. A user's mistake (unknown model, bad --input, no GPU, unwritable or busy --out,
+unreadable report, a run that would not fit in memory) prints one line and exits 2; a model that
+fails while being measured is recorded, the others go on, and the exit status is 1; Ctrl-C, SIGTERM
+and SIGHUP keep and table every finished result and exit 128 + the signal (130, 143, 129).
 """
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from pathlib import Path
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 FORMATS = ("table", "md", "csv", "json")
-COMPARE_CONVENTIONS = ["archlab", "paper-hook", "paper-conv"]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -30,12 +29,20 @@ def _measure_options(p: argparse.ArgumentParser, conventions: str = "all") -> No
     p.add_argument("--convention", action="append", metavar="NAME",
                    help="counting convention(s) to compute: archlab, fvcore, thop, paper-hook, "
                         f"paper-conv (repeat or comma-separate; default {conventions})")
-    p.add_argument("--no-latency", action="store_true", help="count only; do not time (in a comparison: no paired timing)")
-    p.add_argument("--fresh", action="store_true", help="measure again even if a matching report exists")
+    p.add_argument("--no-latency", action="store_true",
+                   help="count only; do not time (in a comparison: no paired timing)")
+    p.add_argument("--fresh", action="store_true", help="measure again even if the store holds it")
     p.add_argument("--keep-noisy", action="store_true",
-                   help="reuse a matching report even when its latency was marked not reliable "
+                   help="reuse a stored latency even when it was marked not reliable "
                         "(by default such a latency is measured again)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--replace", action="store_true",
+                   help="replace what --out holds when it is another model's report or another "
+                        "comparison")
+    p.add_argument("--force", action="store_true",
+                   help="run even when the memory estimate says it will not fit")
+    p.add_argument("--store", metavar="DIR", default=None,
+                   help="the store of finished measurements (default reports/store)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -57,7 +64,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=FORMATS, default="table", help="how the table is printed")
 
     p = sub.add_parser("show", help="print a saved report (folder or report.json) or comparison")
-    p.add_argument("path", help="e.g. reports/dite18 or reports/variants")
+    p.add_argument("path", help="e.g. reports/dite18 or reports/variants/all")
     p.add_argument("--depth", type=int, default=2, metavar="D", help="module-tree depth shown (default 2)")
     p.add_argument("--root", default="", metavar="MODULE", help="show only this module's subtree")
     p.add_argument("--format", choices=FORMATS, default="table", help="how the table is printed")
@@ -66,50 +73,44 @@ def parser() -> argparse.ArgumentParser:
     what = p.add_subparsers(dest="what", required=True, parser_class=_Parser)
     v = what.add_parser("variants", help="every registered variant against its base")
     v.add_argument("--base", nargs="+", metavar="NAME", help="only the variants of these models")
-    _measure_options(v, conventions=", ".join(COMPARE_CONVENTIONS))
-    v.add_argument("--out", metavar="DIR", default="reports/variants", help="default reports/variants")
+    _measure_options(v, conventions="archlab, paper-hook, paper-conv")
+    v.add_argument("--out", metavar="DIR",
+                   help="default reports/variants/all (or reports/variants/BASE+... with --base)")
     m = what.add_parser("models", help="any models, against the first (or --base)")
     m.add_argument("names", nargs="+", metavar="NAME")
     m.add_argument("--base", metavar="NAME",
                    help="the model the others are compared with (default: the first)")
-    _measure_options(m, conventions=", ".join(COMPARE_CONVENTIONS))
-    m.add_argument("--out", metavar="DIR", default="reports/compare", help="default reports/compare")
+    _measure_options(m, conventions="archlab, paper-hook, paper-conv")
+    m.add_argument("--out", metavar="DIR", help="default reports/compare/A+B+...")
     return top
-
-
-# ---------------------------------------------------------------- helpers (parsing only)
-
-def parse_input(text: str | None, default) -> tuple[int, int, int]:
-    if not text:
-        return tuple(default)
-    parts = re.split(r"[x×,]", text.strip().lower())
-    try:
-        nums = [int(p) for p in parts]
-    except ValueError:
-        nums = []
-    if len(nums) not in (2, 3) or any(n <= 0 for n in nums):
-        raise ValueError(f"--input must be HxW or CxHxW with positive integers, e.g. 256x192; got {text!r}")
-    return tuple(nums) if len(nums) == 3 else (default[0], *nums)
-
-
-def parse_conventions(values) -> list[str] | None:
-    if not values:
-        return None
-    from .profile.conventions import CONVENTIONS as known
-
-    names = [c.strip() for v in values for c in v.split(",") if c.strip()]
-    for c in names:
-        if c not in known:
-            import difflib
-
-            close = difflib.get_close_matches(c, known, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise ValueError(f"unknown convention {c!r}{hint} (choose from {', '.join(known)})")
-    return list(dict.fromkeys(names))
 
 
 def _err(msg: str) -> None:
     print(f"archlab: {msg}", file=sys.stderr)
+
+
+def parse_conventions(values) -> list[str] | None:
+    """--convention values (repeated or comma-separated), checked against the known names."""
+    if not values:
+        return None
+    from .profile.conventions import check_conventions
+
+    return list(check_conventions([c.strip() for v in values for c in v.split(",") if c.strip()]))
+
+
+def _common(args) -> dict:
+    """The study options every measuring command shares, checked before anything runs."""
+    from .profile.reliability import usable_cores
+    from .study import DEFAULT_ROOT
+
+    if args.threads and args.device == "cpu" and args.threads > usable_cores():
+        _err(f"warning: --threads {args.threads} exceeds the {usable_cores()} core(s) this process "
+             "may use; the threads will take turns and the latency will be marked not reliable")
+    return dict(input_size=args.input, batch=args.batch, device=args.device, threads=args.threads,
+                conventions=parse_conventions(args.convention), latency=not args.no_latency,
+                fresh=args.fresh, keep_noisy=args.keep_noisy, replace=args.replace,
+                force=args.force, store=args.store or DEFAULT_ROOT, progress=not args.no_progress,
+                log=_err)
 
 
 # ---------------------------------------------------------------- commands
@@ -117,7 +118,7 @@ def _err(msg: str) -> None:
 def cmd_list(args) -> int:
     import pandas as pd
 
-    from .models import build, get_spec, list_models
+    from .models import get_spec, list_models, spec_params
     from .report.tables import render
     from .report.units import si
 
@@ -127,122 +128,47 @@ def cmd_list(args) -> int:
     rows = []
     for n in names:
         s = get_spec(n)
-        params = s.golden_params or sum(p.numel() for p in build(n).parameters())
-        rows.append({"model": n, "family": s.family, "params": si(params), "base": s.base or "-",
-                     "input": "x".join(map(str, s.input_size)),
+        rows.append({"model": n, "family": s.family, "params": si(spec_params(s)),
+                     "base": s.base or "-", "input": "x".join(map(str, s.input_size)),
                      "what it changes": s.change or "reference model"})
     print(render(pd.DataFrame(rows), "table", right=[2]), end="")
     return EXIT_OK
 
 
-def _jobs(names, args, default_folder):
-    """Resolve names to specs, inputs and cache keys before anything is measured (fail fast)."""
-    import torch
-
-    from .models import get_spec
-    from .report.cache import request_key
-    from .report.runner import Job
-
-    jobs, shapes = [], {}
-    threads = args.threads or torch.get_num_threads()
-    for name in names:
-        spec = get_spec(name)
-        shape = parse_input(args.input, spec.input_size)
-        shapes[spec.name] = shape
-        key = request_key(spec.to_dict(), shape, args.batch, args.device, threads,
-                          options={"cuda_graph": True} if getattr(args, "cuda_graph", False) else None)
-        jobs.append(Job(spec.name, key, default_folder(spec.name)))
-    return jobs, shapes
-
-
-def _run(jobs, shapes, args, reraise=(), conventions=None, **options):
-    from . import api
-    from .report.runner import run_jobs
-
-    conventions = parse_conventions(args.convention) or conventions
-    extra = {"conventions": conventions, **options} if conventions else options
-
-    def measure(name, on_stage):
-        return api.profile(name, shapes[name], batch=args.batch, device=args.device,
-                           latency=not args.no_latency, threads=args.threads, progress=on_stage, **extra)
-
-    return run_jobs(jobs, measure, fresh=args.fresh, latency=not args.no_latency,
-                    conventions=conventions, progress=not args.no_progress,
-                    log=lambda m: _err(m), reraise=reraise, keep_noisy=args.keep_noisy)
-
-
-def _pair(comp, jobs, shapes, args, out):
-    """Time each model of the comparison side by side with its base (see report/pairing.py)."""
-    from . import api
-    from .profile.paired import PAIR_BUDGET_S, PAIR_ROUNDS, PAIR_WARMUP
-    from .report.pairing import plan_pairs, run_pairs
-
-    settings = {"warmup": PAIR_WARMUP, "rounds": PAIR_ROUNDS, "budget_s": PAIR_BUDGET_S}
-    pairs, skipped = plan_pairs(comp, {j.name: j.key for j in jobs}, out, settings)
-
-    def time_pair(name, base):
-        return api.paired(name, base, shapes[name], batch=args.batch, device=args.device,
-                          threads=args.threads)
-
-    run = run_pairs(pairs, time_pair, fresh=args.fresh, progress=not args.no_progress,
-                    log=lambda m: _err(m), keep_noisy=args.keep_noisy)
-    run.paired.update(skipped)
-    return run
-
-
-def _check_common(args):
-    from .report.runner import check_device
-
-    if args.batch < 1:
-        raise ValueError(f"--batch must be at least 1; got {args.batch}")
-    if args.threads is not None and args.threads < 1:
-        raise ValueError(f"--threads must be at least 1; got {args.threads}")
-    parse_conventions(args.convention)
-    check_device(args.device)
-    from .profile.reliability import usable_cores
-
-    if args.threads and args.device == "cpu" and args.threads > usable_cores():
-        _err(f"warning: --threads {args.threads} exceeds the {usable_cores()} core(s) this process "
-             "may use; the threads will take turns and the latency will be marked not reliable")
+def _ended(outcome) -> int:
+    """The exit status of a run: 128 + the signal that cut it short, 1 when something failed."""
+    if outcome.interrupted is not None:
+        return 128 + outcome.interrupted
+    return EXIT_OK if outcome.ok else EXIT_FAILED
 
 
 def cmd_profile(args) -> int:
-    from .report.files import writable_dir, write_report
-    from .report.runner import measured_nothing, safe_name
+    from . import study
     from .report.tables import module_table, totals_lines
 
-    _check_common(args)
-    if args.depth < 0:
-        raise ValueError(f"--depth must be 0 or more; got {args.depth}")
-    if args.cuda_graph and not args.device.startswith("cuda"):
-        raise ValueError("--cuda-graph needs --device cuda")
-    jobs, shapes = _jobs([args.name], args, lambda n: Path(args.out or Path("reports") / safe_name(n)))
-    name, folder = jobs[0].name, writable_dir(jobs[0].folder)
-    result = _run(jobs, shapes, args, reraise=(ValueError,),  # e.g. an input the model cannot take
-                  **({"cuda_graph": True} if args.cuda_graph else {}))
-    if result.interrupted:
-        _err("interrupted; nothing finished to keep")
-        return EXIT_INTERRUPTED
-    if name not in result.reports:  # the run already said why, in one line
-        return EXIT_FAILED
-    report = result.reports[name]
-    if measured_nothing(report):  # e.g. an input the model cannot take; the run said why
-        return EXIT_FAILED
-    paths = write_report(report, folder, depth=args.depth)
-    shown = parse_conventions(args.convention) or ()
-    extra = [c for c in shown if c != "archlab"]
-    print(module_table(report, args.depth, args.format, conventions=extra), end="")
-    if args.format in ("table", "md"):
-        print()
-        print("\n".join(totals_lines(report)))
-    _err(f"{result.line()}; wrote {folder}/: {', '.join(paths)}")
-    return EXIT_FAILED if name in result.failures else EXIT_OK
+    outcome = study.profile_to(args.name, args.out, depth=args.depth, cuda_graph=args.cuda_graph,
+                               **_common(args))
+    report = outcome.result
+    if report is not None and outcome.paths:
+        shown = [c for c in (parse_conventions(args.convention) or ()) if c != "archlab"]
+        print(module_table(report, args.depth, args.format, conventions=shown), end="")
+        if args.format in ("table", "md"):
+            print()
+            print("\n".join(totals_lines(report)))
+    files = f"; wrote {outcome.folder}/: {', '.join(outcome.paths)}" if outcome.paths else ""
+    if outcome.interrupted is not None:
+        kept = ("the counts kept as an incomplete report" if outcome.tally.partial
+                else "nothing had finished")
+        _err(f"interrupted: {kept}{files}; run the same command again to complete it")
+    else:
+        _err(f"{outcome.tally.line()}{files}")
+    return _ended(outcome)
 
 
 def cmd_show(args) -> int:
     from .report.compare import load_comparison
-    from .report.result import load_report
     from .report.tables import module_table, render, totals_lines
+    from .results import load_report
 
     path = Path(args.path)
     if (path / "comparison.json").exists() or path.name == "comparison.json":
@@ -252,73 +178,55 @@ def cmd_show(args) -> int:
         else:
             print(comp.to_markdown(), end="")
         return EXIT_OK
-    report = load_report(path)
+    report = load_report(path)  # checked field by field before anything is printed
     if args.root:
         try:
             report.row(args.root)
         except KeyError:
             raise ValueError(f"no module {args.root!r} in the report of {report.model}") from None
-    print(module_table(report, args.depth, args.format, root=args.root), end="")
+    text = module_table(report, args.depth, args.format, root=args.root)
     if args.format in ("table", "md"):
-        print()
-        print("\n".join(totals_lines(report)))
+        text += "\n" + "\n".join(totals_lines(report)) + "\n"
+    print(text, end="")
     return EXIT_OK
 
 
 def cmd_compare(args) -> int:
-    from .models import get_spec, list_variants
-    from .report.compare import Comparison
-    from .report.files import writable_dir, write_comparison
-    from .report.runner import safe_name
+    from . import study
 
-    _check_common(args)
-    if args.what == "variants":
-        names = list_variants(args.base)
-        base = None  # each variant against its own base
-    else:
-        names = list(dict.fromkeys(get_spec(n).name for n in args.names))
-        base = get_spec(args.base).name if args.base else names[0]
-        if base not in names:
-            names.insert(0, base)
-    out = writable_dir(args.out)
-    jobs, shapes = _jobs(names, args, lambda n: out / "models" / safe_name(n))
-    # the table needs whole-model numbers under the archlab and paper rules: skip the slow fvcore
-    # and thop traces and the per-module timing pass unless asked (`archlab profile` does them all)
-    result = _run(jobs, shapes, args, conventions=COMPARE_CONVENTIONS, per_module=False)
-    comp = Comparison(list(result.reports.values()), base=base,
-                      failures={n: e for n, e in result.failures.items() if n not in result.reports})
-    pairing = None
-    # medians timed minutes apart mislead on a busy machine: time each model beside its base
-    if not args.no_latency and not result.interrupted:
-        pairing = _pair(comp, jobs, shapes, args, out)
-        comp.paired = pairing.paired
-    paths = write_comparison(comp, out, {n: f / "report.json" for n, f in result.folders.items()})
-    if result.interrupted or (pairing and pairing.interrupted):
-        pairs = f" and {len(pairing.timed) + len(pairing.reused)} paired timing(s)" if pairing else ""
-        _err(f"interrupted: {len(result.reports)} finished report(s){pairs} kept in {out} and "
+    names = "variants" if args.what == "variants" else args.names
+    bases = args.base if args.what == "variants" else None
+    base = args.base if args.what == "models" else None
+    outcome = study.compare(names, args.out, base=base, bases=bases, **_common(args))
+    comp = outcome.result
+    done = outcome.tally.line() + (f"; paired latency: {outcome.pairs.line().replace('measured', 'timed')}"
+                                   if outcome.pairs else "")
+    if outcome.interrupted is not None:
+        _err(f"interrupted: {len(comp.reports)} finished report(s) kept in {outcome.folder} and "
              "tabled; run the same command again to measure only what is missing")
-        return EXIT_INTERRUPTED
-    if result.reports:
-        print(comp.to_markdown(), end="")
-    done = result.line() + (f"; {pairing.line()}" if pairing else "")
-    _err(f"{done}; wrote {out}/: {', '.join(paths)}")
-    return EXIT_OK if result.ok and (pairing is None or pairing.ok) else EXIT_FAILED
+    else:
+        if comp.reports:
+            print(comp.to_markdown(), end="")
+        _err(f"{done}; wrote {outcome.folder}/: {', '.join(outcome.paths)}")
+    return _ended(outcome)
+
+
+COMMANDS = {"list": cmd_list, "profile": cmd_profile, "show": cmd_show, "compare": cmd_compare}
 
 
 def main(argv=None) -> int:
+    from .study import signals_as_interrupts
+
     args = parser().parse_args(argv)
     try:
-        if args.command == "list":
-            return cmd_list(args)
-        if args.command == "profile":
-            return cmd_profile(args)
-        if args.command == "show":
-            return cmd_show(args)
-        return cmd_compare(args)
-    except KeyboardInterrupt:
-        _err("interrupted; finished reports are kept on disk (rerun to resume)")
-        return EXIT_INTERRUPTED
-    except (ValueError, OSError, RuntimeError) as exc:
+        with signals_as_interrupts():
+            return COMMANDS[args.command](args)
+    except KeyboardInterrupt as exc:  # outside a run: nothing was measured yet
+        from .study.run import interrupt_signal
+
+        _err("interrupted before anything was measured; nothing to keep")
+        return 128 + interrupt_signal(exc)
+    except (ValueError, OSError, RuntimeError, MemoryError) as exc:
         # every user mistake lands here (ReportError is a ValueError): one line, no traceback
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         _err(msg)

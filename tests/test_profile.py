@@ -10,7 +10,7 @@ from archlab.profile.hooks import hook_count
 from archlab.profile.paired import paired_latency, time_models_side_by_side
 from archlab.profile.timing import MIN_ITERS, paired_ratio, time_side_by_side
 from archlab.profile.formulas import einsum_macs
-from archlab.report.result import Report
+from archlab.results import Report
 
 FAST = dict(latency=False, memory=False)
 
@@ -417,7 +417,7 @@ class _Raise(nn.Module):
                                            "out of memory")])
 def test_a_failing_forward_is_reported_and_params_kept(error, words):
     model = Broken(error)
-    rep = profile_module(model, (3, 4, 4))
+    rep = profile_module(model, (3, 4, 4), on_error="record")
     assert hook_count(model) == 0
     assert rep.totals["params"] == 12 and rep.row("ok").params == 12
     errors = [n for n in rep.notes if n.startswith("error: ")]
@@ -428,6 +428,51 @@ def test_a_failing_forward_is_reported_and_params_kept(error, words):
     assert rep.row("bad").macs is None and rep.row("").macs is None  # interrupted: not measured
     assert rep.coverage["partial"] and rep.coverage["counted"]["aten.conv2d"] == 1
     assert Report.from_json(rep.to_json()) == rep
+
+
+def test_a_failing_forward_raises_a_profile_error_carrying_the_partial_report():
+    import archlab
+
+    with pytest.raises(archlab.ProfileError, match="'bad.1'.*ValueError: boom") as exc:
+        archlab.profile(Broken(ValueError("boom")), (3, 4, 4))
+    assert "\n" not in str(exc.value)
+    partial = exc.value.report
+    assert partial.row("ok").macs == 4 * 4 * 9 and partial.totals["macs"] is None
+
+
+class Interrupts(nn.Module):
+    """Raises KeyboardInterrupt (as Ctrl-C would) on its n-th call."""
+
+    def __init__(self, at: int):
+        super().__init__()
+        self.conv, self.at, self.calls = nn.Conv2d(3, 4, 3), at, 0
+
+    def forward(self, x):
+        self.calls += 1
+        if self.calls == self.at:
+            raise KeyboardInterrupt
+        return self.conv(x)
+
+
+def test_ctrl_c_during_timing_keeps_the_counts_in_an_incomplete_report():
+    import archlab
+    from archlab.results import merge_latency
+
+    with pytest.raises(archlab.ProfileInterrupted) as exc:
+        profile_module(Interrupts(at=3), (3, 8, 8), conventions=("archlab",), warmup=1,
+                       budget_s=0.1)  # call 1 counts, calls 2.. time
+    partial = exc.value.report
+    assert not partial.complete and partial.totals["macs"] == 4 * 27 * 36
+    assert partial.totals["latency_ms"] is None
+    assert any(n.startswith("incomplete: interrupted after counting") for n in partial.notes)
+    assert Report.from_json(partial.to_json()) == partial  # it can be stored as it is
+    timed = profile_module(Interrupts(at=0), (3, 8, 8), conventions=("archlab",), count=False,
+                           warmup=1, budget_s=0.1, module_iters=3)
+    assert timed.totals["macs"] is None and timed.totals["latency_ms"] > 0
+    whole = merge_latency(partial, timed)
+    assert whole.complete and whole.totals["macs"] == 4 * 27 * 36 and whole.totals["latency_ms"] > 0
+    assert whole.row("conv").self_ms > 0 and whole.row("conv").macs == 4 * 27 * 36
+    assert not any(n.startswith("incomplete") for n in whole.notes)
 
 
 class FailsAboveBatch(nn.Module):

@@ -10,13 +10,10 @@ import pandas as pd
 import pytest
 
 from archlab.report import ModuleStat, Report, ReportError, load_report
-from archlab.report import cache
 from archlab.report.compare import Comparison, load_comparison
 from archlab.report.files import comparison_markdown, write_comparison, write_report, writable_dir
-from archlab.report.pairing import pair_path, plan_pairs, run_pairs
 from archlab.report.plots import (plot_cost_scatter, plot_deltas, plot_macs_vs_latency, plot_stages,
                                   plot_top_modules, reported_ap)
-from archlab.report.runner import Job, run_jobs
 from archlab.report.summary import summary_markdown
 from archlab.report.tables import (module_frame, module_table, render, self_frame, stage_frame,
                                    top_modules, totals_frame, totals_lines)
@@ -287,6 +284,19 @@ def test_deltas_plot_uses_the_paired_ratio_with_its_spread():
     assert "n/a" in [t.get_text() for t in ax.texts] and "+100.0%" in [t.get_text() for t in ax.texts]
 
 
+def test_plots_say_what_was_compared_and_mark_reference_models():
+    a, b = make_report("a"), make_report("b", scale=2)  # two reference models (no spec base)
+    models = Comparison([a, b], base="a", paired={"b": {"base": "a", **PAIR}})
+    assert not models.is_of_variants() and models.to_frame()["reference"].all()
+    assert plot_deltas(models).axes[0].get_title().startswith("Each model against a")
+    scatter = plot_cost_scatter(models).axes[0]
+    assert "of models" in scatter.get_title()
+    assert "a variant" not in " ".join(scatter.get_legend_handles_labels()[1])
+    variants = Comparison([a, make_report("v", base="a")])
+    assert variants.is_of_variants() and list(variants.to_frame()["reference"]) == [True, False]
+    assert plot_deltas(variants).axes[0].get_title().startswith("What each design choice costs")
+
+
 def test_unreliable_paired_ratio_is_flagged():
     base, v = make_report("b"), make_report("v", base="b")
     shaky = {"base": "b", **PAIR, "reliable": False, "warnings": ["CPU share 40% < 80%"]}
@@ -295,69 +305,6 @@ def test_unreliable_paired_ratio_is_flagged():
     assert "Paired latency of v against b is not reliable: CPU share 40% < 80%" in text
     assert "1.12× (1.05–1.19) ⚠" in text
     assert "⚠ paired latency not reliable for v" in plot_deltas(comp).axes[0].get_title()
-
-
-def test_plan_pairs_skips_other_inputs_and_failed_models(tmp_path):
-    reps = [make_report("b"), make_report("v", base="b"), make_report("w", base="b")]
-    comp = Comparison(reps, base={"v": "b", "w": "b", "x": "b"}, failures={"x": "boom"})
-    keys = {n: key_for(n) for n in ("b", "v", "x")}
-    keys["w"] = cache.request_key({"name": "w"}, (3, 128, 96), 1, "cpu", 1, versions={"torch": "x"})
-    jobs, skipped = plan_pairs(comp, keys, tmp_path, {"rounds": 15})
-    assert [(j.model, j.base) for j in jobs] == [("v", "b")]
-    assert "3x128x96" in skipped["w"]["skipped"] and skipped["w"]["base"] == "b"
-    assert jobs[0].path == pair_path(tmp_path, "v", "b")
-    comp.paired = skipped
-    assert "n/a (no paired ratio: input" in comp.to_markdown()
-    no_latency = Comparison([make_report("b", latency=False), make_report("v", base="b", latency=False)])
-    assert plan_pairs(no_latency, keys, tmp_path, {}) == ([], {})
-
-
-def test_run_pairs_resumes_and_survives_failures(tmp_path):
-    comp = Comparison([make_report("b"), make_report("v", base="b"), make_report("bad", base="b")])
-    calls = []
-
-    def time_pair(model, base):
-        calls.append(model)
-        if model == "bad":
-            raise RuntimeError("no forward\nsecond line")
-        return dict(PAIR)
-
-    jobs, _ = plan_pairs(comp, {n: key_for(n) for n in comp.order}, tmp_path, {"rounds": 15})
-    run = run_pairs(jobs, time_pair, progress=False, log=lambda m: None)
-    assert run.timed == ["v"] and run.failures == {"bad": "RuntimeError: no forward"} and not run.ok
-    assert run.paired["v"]["ratio"] == 1.1234 and run.paired["bad"]["error"].startswith("Runtime")
-    assert "timed 1, reused 0 pair(s), failed 1 (bad)" in run.line()
-    calls.clear()
-    run = run_pairs(jobs, time_pair, progress=False, log=lambda m: None)
-    assert calls == ["bad"] and run.reused == ["v"]  # only what is missing
-    calls.clear()
-    other, _ = plan_pairs(comp, {n: key_for(n) for n in comp.order}, tmp_path, {"rounds": 5})
-    run_pairs(other, time_pair, progress=False, log=lambda m: None)  # other settings: timed again
-    assert calls == ["v", "bad"]
-    calls.clear()
-    run_pairs(jobs, time_pair, fresh=True, progress=False, log=lambda m: None)
-    assert calls == ["v", "bad"]
-    noisy = {"base": "b", **PAIR, "reliable": False, "warnings": ["spread 40% > 10%"]}
-    cache.store_pair(jobs[0].path, jobs[0].key, noisy)  # an unreliable pair is timed again
-    calls.clear()
-    run_pairs(jobs[:1], time_pair, progress=False, log=lambda m: None, keep_noisy=True)
-    assert calls == []
-    run_pairs(jobs[:1], time_pair, progress=False, log=lambda m: None)
-    assert calls == ["v"]
-
-
-def test_run_pairs_keeps_finished_pairs_on_ctrl_c(tmp_path):
-    comp = Comparison([make_report("b"), make_report("v", base="b"), make_report("w", base="b")])
-
-    def time_pair(model, base):
-        if model == "w":
-            raise KeyboardInterrupt
-        return dict(PAIR)
-
-    jobs, _ = plan_pairs(comp, {n: key_for(n) for n in comp.order}, tmp_path, {})
-    run = run_pairs(jobs, time_pair, progress=False, log=lambda m: None)
-    assert run.interrupted and list(run.paired) == ["v"]
-    assert cache.lookup_pair(jobs[0].path, jobs[0].key)["ratio"] == 1.1234
 
 
 # ---------------------------------------------------------------- files and plots
@@ -402,13 +349,6 @@ def test_plots_say_settings_and_units(report):
     assert reported_ap(report) == ("", 50.0)
 
 
-# ---------------------------------------------------------------- resume
-
-def key_for(name, batch=1):
-    return cache.request_key({"name": name, "t": (1, 2)}, (3, 64, 48), batch, "cpu", 1,
-                             versions={"torch": "x"})
-
-
 def test_unreliable_latency_is_flagged_everywhere(tmp_path):
     r = unreliable(make_report("toy"), "CPU share 41% < 80% (other work took the cores)")
     flag = "⚠ latency not reliable: CPU share 41% < 80%"
@@ -423,92 +363,6 @@ def test_unreliable_latency_is_flagged_everywhere(tmp_path):
         assert flag in titles.replace("\n", " "), make.__name__
     calm = make_report("toy")
     assert "⚠" not in summary_markdown(calm) and not any("⚠" in ln for ln in totals_lines(calm))
-
-
-def test_cache_measures_an_unreliable_latency_again(tmp_path):
-    noisy = unreliable(make_report("a"))
-    cache.store(tmp_path, noisy, key_for("a"), latency=True)
-    assert cache.lookup(tmp_path, key_for("a")) is None
-    assert cache.lookup(tmp_path, key_for("a"), keep_noisy=True) is not None
-    assert cache.lookup(tmp_path, key_for("a"), latency=False) is not None  # counts are fine
-    calls = []
-
-    def measure(name, on_stage):
-        calls.append(name)
-        return make_report(name)
-
-    job = Job("a", key_for("a"), tmp_path)
-    run_jobs([job], measure, progress=False, log=lambda m: None, keep_noisy=True)
-    assert calls == []
-    run_jobs([job], measure, progress=False, log=lambda m: None)
-    assert calls == ["a"] and cache.lookup(tmp_path, key_for("a")) is not None  # now reliable
-
-
-def test_cache_lookup_matches_key_and_contents(tmp_path):
-    r = make_report("a")
-    cache.store(tmp_path, r, key_for("a"), latency=True)
-    assert cache.lookup(tmp_path, key_for("a")).to_json() == r.to_json()
-    assert cache.lookup(tmp_path, key_for("a", batch=2)) is None
-    assert cache.lookup(tmp_path, key_for("a"), conventions=["archlab", "fvcore"]) is not None
-    cache.store(tmp_path, make_report("a", latency=False), key_for("a"), latency=False)
-    assert cache.lookup(tmp_path, key_for("a"), latency=True) is None
-    assert cache.lookup(tmp_path, key_for("a"), latency=False) is not None
-    cache.store(tmp_path, r, key_for("a"), latency=True, complete=False)
-    assert cache.lookup(tmp_path, key_for("a")) is None
-    cache.store(tmp_path, r, key_for("a"), latency=True)
-    (tmp_path / "report.json").write_text("garbage")
-    assert cache.lookup(tmp_path, key_for("a")) is None
-
-
-def test_run_jobs_resumes_and_survives_failures(tmp_path):
-    calls = []
-
-    def measure(name, on_stage):
-        calls.append(name)
-        on_stage("counting")
-        if name == "bad":
-            raise RuntimeError("forward failed\nsecond line")
-        return make_report(name)
-
-    jobs = [Job(n, key_for(n), tmp_path / n) for n in ("a", "bad", "c")]
-    res = run_jobs(jobs, measure, progress=False, log=lambda m: None)
-    assert res.measured == ["a", "c"] and list(res.failures) == ["bad"] and not res.ok
-    assert res.failures["bad"] == "RuntimeError: forward failed"
-    calls.clear()
-    res = run_jobs(jobs, measure, progress=False, log=lambda m: None)
-    assert calls == ["bad"] and res.reused == ["a", "c"]  # only what is missing
-    (tmp_path / "c" / "report.json").unlink()
-    calls.clear()
-    res = run_jobs(jobs, measure, progress=False, log=lambda m: None)
-    assert calls == ["bad", "c"] and list(res.reports) == ["a", "c"]
-    calls.clear()
-    run_jobs(jobs, measure, fresh=True, progress=False, log=lambda m: None)
-    assert calls == ["a", "bad", "c"]
-
-
-def test_run_jobs_keeps_finished_work_on_ctrl_c(tmp_path):
-    def measure(name, on_stage):
-        if name == "b":
-            raise KeyboardInterrupt
-        return make_report(name)
-
-    jobs = [Job(n, key_for(n), tmp_path / n) for n in ("a", "b", "c")]
-    res = run_jobs(jobs, measure, progress=False, log=lambda m: None)
-    assert res.interrupted and list(res.reports) == ["a"]
-    assert cache.lookup(tmp_path / "a", key_for("a")) is not None
-
-
-def test_report_with_error_note_is_kept_but_measured_again(tmp_path):
-    def measure(name, on_stage):
-        r = make_report(name)
-        r.notes.append("error: out of memory at batch 64")
-        return r
-
-    job = Job("a", key_for("a"), tmp_path / "a")
-    res = run_jobs([job], measure, progress=False, log=lambda m: None)
-    assert "out of memory" in res.failures["a"] and "a" in res.reports
-    assert (tmp_path / "a" / "report.json").exists()
-    assert cache.lookup(tmp_path / "a", key_for("a")) is None
 
 
 def test_writable_dir_refuses_clearly(tmp_path):

@@ -1,7 +1,9 @@
 """archlab's models: every named model is a frozen spec in one registry (see archlab.models.zoo for
 the names and the "base@field=value" grammar); `build` turns a name into an nn.Module."""
 from .hrnet import HRNet, HRSpec
+from .sizes import spec_params
 from .spec import ModelSpec
 from .zoo import build, get_spec, list_models, list_variants, register
 
-__all__ = ["ModelSpec", "HRSpec", "HRNet", "build", "get_spec", "list_models", "list_variants", "register"]
+__all__ = ["ModelSpec", "HRSpec", "HRNet", "build", "get_spec", "list_models", "list_variants", "register",
+           "spec_params"]

@@ -65,9 +65,11 @@ def get_spec(name: str | ModelSpec) -> ModelSpec:
     if isinstance(name, ModelSpec):
         return name
     base, at, settings = str(name).partition("@")
+    lower = {n.lower(): n for n in _REGISTRY}  # names are matched without regard to case
+    base = lower.get(base.lower(), base)
     if base not in _REGISTRY:
-        close = difflib.get_close_matches(base, list(_REGISTRY), n=3, cutoff=0.5)
-        hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        close = difflib.get_close_matches(base.lower(), list(lower), n=3, cutoff=0.5)
+        hint = f"; did you mean {', '.join(repr(lower[c]) for c in close)}?" if close else ""
         raise ValueError(f"unknown model '{base}'{hint} (archlab list shows all)")
     spec = _REGISTRY[base]
     return spec.derive_from(settings) if at else spec

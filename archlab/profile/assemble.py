@@ -5,7 +5,7 @@ disk equals the one written. None means "not measured"; 0 means measured and not
 """
 from __future__ import annotations
 
-from archlab.report.result import ModuleStat, Report
+from archlab.results import ModuleStat, Report
 
 import numpy as np
 

@@ -34,7 +34,11 @@ def check_conventions(conventions) -> tuple[str, ...]:
         conventions = (conventions,)
     bad = [c for c in conventions if c not in CONVENTIONS]
     if bad:
-        raise ValueError(f"unknown convention {bad[0]!r}; choose from {', '.join(CONVENTIONS)}")
+        import difflib
+
+        close = difflib.get_close_matches(bad[0], CONVENTIONS, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise ValueError(f"unknown convention {bad[0]!r}{hint} (choose from {', '.join(CONVENTIONS)})")
     return tuple(dict.fromkeys(conventions))
 
 

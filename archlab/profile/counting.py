@@ -38,8 +38,10 @@ class Recorder(ModuleStack, TorchDispatchMode):
     """Attach with `recording(Recorder(table, memory))`; read the per-module lists afterwards (index =
     module table index; the extra last slot collects ops run outside every module)."""
 
-    def __init__(self, table: ModuleTable, memory=None):
+    def __init__(self, table: ModuleTable, memory=None, on_module_done=None):
         ModuleStack.__init__(self, table)
+        self.done = 0  # module forwards finished, for on_module_done(n)
+        self.on_module_done = on_module_done
         TorchDispatchMode.__init__(self)
         n = len(table) + 1
         self.macs = [0] * n
@@ -86,6 +88,9 @@ class Recorder(ModuleStack, TorchDispatchMode):
                     self.paper_hook[i] = rule(module, args, out)
                 except Exception as exc:  # a module the rule cannot read: say so, count 0
                     self.rule_errors[i] = f"{type(exc).__name__}: {exc}"
+            if self.on_module_done is not None:
+                self.done += 1
+                self.on_module_done(self.done)
         return post
 
     # --- every op ------------------------------------------------------------------------------
@@ -128,13 +133,15 @@ class Recorder(ModuleStack, TorchDispatchMode):
         for t in outs:
             if not isinstance(t, Tensor):
                 continue
+            # returned a view after all (the storage object is shared; on the meta device, where
+            # every data pointer is 0, only its identity tells)
             if e.maybe_copy and args and isinstance(args[0], Tensor) and \
-                    t.untyped_storage().data_ptr() == args[0].untyped_storage().data_ptr():
-                continue  # returned a view after all
+                    t.untyped_storage() is args[0].untyped_storage():
+                continue
             nb = t.nbytes
             total += nb
             self.act_elems[m] += t.numel()
-            if self.memory is not None and nb and t.device.type == "cpu":
+            if self.memory is not None and nb and t.device.type in ("cpu", "meta"):
                 self.memory.alloc(t.untyped_storage(), nb)
         self.act_bytes[m] += total
         return total

@@ -20,7 +20,7 @@ from contextlib import ExitStack
 import torch
 from torch import nn
 
-from archlab.report.result import Report
+from ..results import ProfileError, ProfileInterrupted, Report
 
 from . import env as _env
 from . import external, timing
@@ -74,9 +74,13 @@ class _Run:
         self.notes: list[str] = []
         self.row_errors: dict[int, str] = {}
         self.forward_ok = True
+        self.forward_failed: str | None = None  # the first failure of the model itself
         self.unfinished: set[int] = set()
 
-    def fail(self, phase: str, exc: BaseException, module_index: int | None = None) -> None:
+    def fail(self, phase: str, exc: BaseException, module_index: int | None = None, *,
+             forward: bool = False) -> None:
+        """Record a failure: in the notes, on the failing module's row and the model's. `forward`:
+        the model itself failed to run (not an external counter), so nothing more runs."""
         oom = _is_oom(exc)
         what = "out of memory" if oom else f"{type(exc).__name__}"
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
@@ -87,32 +91,43 @@ class _Run:
             self.row_errors[module_index] = f"{phase}: {what}: {msg}"
         self.row_errors.setdefault(0, f"{phase}: {what}{where}: {msg}")
         self.notes.append(f"error: {phase} failed at batch {self.batch}{where}: {what}: {msg}")
+        if forward:
+            self.forward_ok = False
+            self.forward_failed = self.forward_failed or f"{phase} failed{where}: {what}: {msg}"
         if oom and self.device.type == "cuda":
             torch.cuda.empty_cache()
 
 
 def profile_module(module: nn.Module, input_size, *, batch: int = 1, device="cpu",
                    conventions=DEFAULT_CONVENTIONS, latency: bool = True, memory: bool = True,
-                   per_module: bool = True, threads: int | None = None, warmup: int = WARMUP,
-                   budget_s: float = BUDGET_S, max_s: float | None = None,
+                   per_module: bool = True, count: bool = True, threads: int | None = None,
+                   warmup: int = WARMUP, budget_s: float = BUDGET_S, max_s: float | None = None,
                    module_iters: int = MODULE_ITERS, cuda_graph: bool = False,
                    memory_format: str = "contiguous", model_name: str | None = None, spec=None,
-                   progress=None, seed: int = 0) -> Report:
+                   progress=None, on_error: str = "raise", seed: int = 0) -> Report:
     """Profile any nn.Module on a random input of shape (batch, *input_size). See module doc.
 
     Latency: warm-up of `warmup` calls (and WARMUP_S seconds), then torch.utils.benchmark's
     adaptive_autorange for `budget_s` to `max_s` seconds (default 3 x budget_s); per module,
     `module_iters` passes with every operator timed. `cuda_graph=True` times the whole model as a
-    replayed CUDA graph."""
+    replayed CUDA graph. `count=False` skips the counting passes (to complete a stored profile's
+    latency). `progress(phase, done, total)` hears where the profile is.
+
+    A model whose forward fails raises archlab.ProfileError carrying the partial report
+    (`on_error="record"` returns it instead, the error in its notes and rows); Ctrl-C raises
+    archlab.ProfileInterrupted carrying what finished, marked incomplete."""
     max_s = MAX_FACTOR * budget_s if max_s is None else max_s
     _check(module, input_size, batch, memory_format, warmup, budget_s, max_s, module_iters)
     if cuda_graph and torch.device(device).type != "cuda":
         raise ValueError("cuda_graph=True needs device='cuda'")
+    if on_error not in ("raise", "record"):
+        raise ValueError(f"on_error must be 'raise' or 'record', got {on_error!r}")
     conventions = check_conventions(conventions)
     dev = _env.check_device(device)
-    say = progress if callable(progress) else (lambda msg: None)
+    say = progress if callable(progress) else (lambda *a, **k: None)
     t_start = time.perf_counter()
     result: dict = {}
+    interrupted = None
     with ExitStack() as stack:
         stack.enter_context(_env.gc_paused())
         table = ModuleTable(module)
@@ -120,34 +135,25 @@ def profile_module(module: nn.Module, input_size, *, batch: int = 1, device="cpu
         params = table.params()
         n_threads = stack.enter_context(_env.threads(threads))
         stack.enter_context(evaluating(module))
-        try:
-            stack.enter_context(_env.placed(module, dev, memory_format))
-        except Exception as exc:  # e.g. out of memory moving the weights
-            run.fail("moving the model", exc)
-            run.forward_ok = False
         dtype = _env.model_dtype(module)
-        x = None
-        try:  # the same input on every run
-            x = _env.random_input(module, input_size, batch=batch, device=dev, seed=seed,
-                                  memory_format=memory_format)
-        except Exception as exc:  # out of memory for a large batch, say
-            run.fail("creating the input", exc)
-            run.forward_ok = False
-        if run.forward_ok:
-            say("counting (archlab, paper-hook, paper-conv, memory)")
-            result["count"] = _count_pass(module, x, table, run, memory)
-        for name, fn in (("fvcore", external.run_fvcore), ("thop", external.run_thop)):
-            if name in conventions and run.forward_ok:
-                say(f"counting ({name})")
-                try:
-                    result[name] = fn(module, x, table)
-                except Exception as exc:
-                    run.fail(name, exc)
-        if latency and run.forward_ok:
-            say("timing the whole model")
-            result["timing"] = _latency(module, x, table, run, say, warmup=warmup,
-                                        budget_s=budget_s, max_s=max_s, per_module=per_module,
-                                        module_iters=module_iters, graph=cuda_graph)
+        try:
+            x = _prepare(stack, module, input_size, batch, dev, memory_format, seed, run)
+            if count and run.forward_ok:
+                say("counting", 0, len(table))
+                result["count"] = _count_pass(module, x, table, run, memory, say)
+            for name, fn in (("fvcore", external.run_fvcore), ("thop", external.run_thop)):
+                if count and name in conventions and run.forward_ok:
+                    say(f"counting ({name})")
+                    try:
+                        result[name] = fn(module, x, table)
+                    except Exception as exc:
+                        run.fail(name, exc)
+            if latency and run.forward_ok:
+                result["timing"] = _latency(module, x, table, run, say, warmup=warmup,
+                                            budget_s=budget_s, max_s=max_s, per_module=per_module,
+                                            module_iters=module_iters, graph=cuda_graph)
+        except KeyboardInterrupt as exc:  # keep what finished; the caller decides what next
+            interrupted = exc
         environment = _env.environment(dev, threads=n_threads, dtype=dtype,
                                        memory_format=memory_format, conventions=conventions)
     report = build_report(module, table, params, result, run, conventions, environment,
@@ -157,23 +163,44 @@ def profile_module(module: nn.Module, input_size, *, batch: int = 1, device="cpu
                                     "max_s": max_s, "module_iters": module_iters,
                                     "cuda_graph": cuda_graph})
     report.timing["profile_s"] = time.perf_counter() - t_start
+    if interrupted is not None:
+        done = [p for p in ("count", "timing") if p in result]
+        report.complete = False
+        report.notes.append("incomplete: interrupted after " + (" and ".join(
+            {"count": "counting", "timing": "timing"}[p] for p in done) or "nothing finished")
+            + "; the same command completes it")
+        raise ProfileInterrupted(report, getattr(interrupted, "signum", None)) from interrupted
+    if on_error == "raise" and run.forward_failed:
+        raise ProfileError(f"{report.model}: {run.forward_failed}", report)
     return report
 
 
-def _count_pass(module, x, table, run, memory):
+def _prepare(stack, module, input_size, batch, dev, memory_format, seed, run):
+    """The model on the device and the input made (the same for a given seed); a failure (out of
+    memory, say) is recorded and nothing runs."""
+    try:
+        stack.enter_context(_env.placed(module, dev, memory_format))
+        return _env.random_input(module, input_size, batch=batch, device=dev, seed=seed,
+                                 memory_format=memory_format)
+    except Exception as exc:
+        run.fail("placing the model and its input", exc, forward=True)
+        return None
+
+
+def _count_pass(module, x, table, run, memory, say):
     tracker = None
     if memory:
         tracker = CudaPeaks(run.device) if run.device.type == "cuda" else LiveBytes()
-    rec = None
+    every = max(1, len(table) // 40)  # a few dozen progress updates per pass
+    rec = Recorder(table, tracker,
+                   on_module_done=lambda n: n % every or say("counting", n, len(table)))
     try:
-        with _env.gc_paused(), torch.inference_mode(), recording(Recorder(table, tracker)) as rec:
+        with _env.gc_paused(), torch.inference_mode(), recording(rec):
             module(x)
     except Exception as exc:
-        failing = rec.stack[-1] if rec is not None and len(rec.stack) > 1 else None
-        if rec is not None:
-            run.unfinished = set(rec.stack[1:])  # modules whose forward the failure interrupted
-        run.fail("forward", exc, failing)
-        run.forward_ok = False
+        failing = rec.stack[-1] if len(rec.stack) > 1 else None
+        run.unfinished = set(rec.stack[1:])  # modules whose forward the failure interrupted
+        run.fail("forward", exc, failing, forward=True)
     return rec
 
 
@@ -181,23 +208,30 @@ def _latency(module, x, table, run, say, *, warmup, budget_s, max_s, per_module,
              graph):
     out: dict = {}
     dev, threads = run.device, torch.get_num_threads()
+    elapsed = [0.0]
 
     def forward():
         module(x)
+
+    def block_done(number, seconds):  # Timer's callback: one block of `number` calls timed
+        elapsed[0] += seconds
+        say("timing the whole model", elapsed[0], budget_s)
     try:
         with _env.gc_paused(), torch.inference_mode():
+            say("timing the whole model", 0, budget_s)
             timed = timing.cuda_graph(forward, dev) if graph else forward
             with Watch(threads, cpu=dev.type == "cpu") as watch:
                 out["whole"] = timing.time_whole(timed, dev, threads=threads, warmup=warmup,
-                                                 warmup_s=WARMUP_S, budget_s=budget_s, max_s=max_s)
+                                                 warmup_s=WARMUP_S, budget_s=budget_s, max_s=max_s,
+                                                 callback=block_done)
             out["watch"] = watch.facts
             if per_module:
-                say("timing every operator, per module")
-                out["per_pass"], out["walls"] = time_operators(forward, table, dev,
-                                                               passes=module_iters,
-                                                               budget_s=max_s)
+                say("timing every operator", 0, module_iters)
+                out["per_pass"], out["walls"] = time_operators(
+                    forward, table, dev, passes=module_iters, budget_s=max_s,
+                    on_pass=lambda n: say("timing every operator", n, module_iters))
     except Exception as exc:
-        run.fail("latency", exc)
+        run.fail("latency", exc, forward=True)
     return out
 
 
@@ -218,7 +252,7 @@ def sweep(module: nn.Module, input_sizes, batches, **kw):
     rows = []
     for size in input_sizes:
         for b in batches:
-            rep = profile_module(module, tuple(size), batch=b, **kw)
+            rep = profile_module(module, tuple(size), batch=b, on_error="record", **kw)
             t = rep.totals
             lat = t.get("latency_ms")
             errors = [n[len("error: "):] for n in rep.notes if n.startswith("error: ")]

@@ -21,6 +21,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from .hooks import ModuleTable, module_hooks
 
 _clock = time.perf_counter
+MIN_PASSES = 3
 
 
 class ModuleStack:
@@ -154,10 +155,12 @@ class recording:
 
 
 def time_operators(fn: Callable[[], object], table: ModuleTable, device: torch.device, *,
-                   passes: int, budget_s: float) -> tuple[list[list[float]], list[float]]:
+                   passes: int, budget_s: float,
+                   on_pass=None) -> tuple[list[list[float]], list[float]]:
     """Run `fn` under the operator clock `passes` times (fewer when the budget runs out, never
-    fewer than one): per pass, the exclusive operator seconds of every module (the last slot:
-    operators run outside every module), and the wall seconds of each instrumented pass."""
+    fewer than MIN_PASSES, so that a median means something): per pass, the exclusive operator seconds of every module (the last slot:
+    operators run outside every module), and the wall seconds of each instrumented pass.
+    `on_pass(n)` hears each finished pass."""
     cuda = device.type == "cuda"
     clock = CudaOpClock(table) if cuda else OpClock(table)
     per_pass, walls = [], []
@@ -173,6 +176,8 @@ def time_operators(fn: Callable[[], object], table: ModuleTable, device: torch.d
                 torch.cuda.synchronize(device)
             walls.append(_clock() - t0)
             per_pass.append(list(clock.read()))
-            if _clock() - start > budget_s:
+            if on_pass is not None:
+                on_pass(len(per_pass))
+            if len(per_pass) >= min(passes, MIN_PASSES) and _clock() - start > budget_s:
                 break
     return per_pass, walls

@@ -53,15 +53,16 @@ def cuda_graph(fn: Callable[[], object], device: torch.device) -> Callable[[], o
 
 
 def time_whole(fn: Callable[[], object], device: torch.device, *, threads: int, warmup: int,
-               warmup_s: float, budget_s: float, max_s: float) -> dict:
+               warmup_s: float, budget_s: float, max_s: float, callback=None) -> dict:
     """Latency of `fn` through torch.utils.benchmark.Timer: median, IQR, p10, p90 (ms), n blocks of
-    `number` calls each, and the method in words."""
+    `number` calls each. `callback(number, seconds)` hears every timed block."""
     from torch.utils.benchmark import Timer
 
     warmed = warm_up(fn, device, calls=warmup, seconds=warmup_s)
     timer = Timer(stmt="fn()", globals={"fn": fn}, num_threads=threads,
                   label="archlab", description="whole model")
-    m = timer.adaptive_autorange(threshold=MAX_SPREAD, min_run_time=budget_s, max_run_time=max_s)
+    m = timer.adaptive_autorange(threshold=MAX_SPREAD, min_run_time=budget_s, max_run_time=max_s,
+                                 callback=callback)
     times_ms = np.asarray(m.times) * 1e3
     return {"median_ms": m.median * 1e3, "iqr_ms": m.iqr * 1e3,
             "p10_ms": float(np.percentile(times_ms, 10)), "p90_ms": float(np.percentile(times_ms, 90)),

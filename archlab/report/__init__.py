@@ -3,7 +3,7 @@
 The result objects load eagerly; tables, comparisons, plots and files load on first use, so
 `import archlab` does not pay for pandas and matplotlib.
 """
-from .result import ModuleStat, Report, ReportError, load_report
+from ..results import ModuleStat, Report, ReportError, load_report
 
 _LAZY = {
     "Comparison": "compare", "load_comparison": "compare",

@@ -3,9 +3,9 @@
 A Comparison holds Reports (plus the models that failed to measure) and, for each model, the base
 it is compared against: by default the spec's own `base` (a variant against the model it was
 derived from), or one model for all (`archlab compare models A B C` compares against A).
-Latency is compared two ways: the delta of per-model medians (each model timed on its own, minutes
-apart) and, where measured, the paired ratio model/base (the two timed side by side in one run, see
-pairing.py), which is the robust number on a shared machine.
+Latency is compared by the paired ratio model/base (the two timed side by side in one run, see
+archlab.profile.paired): the latency delta. Each model's own median (timed on its own, minutes
+apart) is kept in the table for reference.
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .result import Report, load_report, read_json
+from ..results import Report, load_report, read_json
 from .units import is_missing, mib, ms, pct, ratio, si
 
 SCHEMA = "archlab.comparison/1"
@@ -83,6 +83,21 @@ class Comparison:
                 "device_name": one(lambda r: r.env.get("device_name")),
                 "threads": one(lambda r: r.env.get("threads"))}
 
+    def is_of_variants(self) -> bool:
+        """True when every model is compared with the model its spec derives from (a comparison
+        of design choices), False for models compared with a chosen one."""
+        def spec_base(n):
+            r = self.reports.get(n)
+            return (r.spec or {}).get("base") if r is not None else None
+        return all(b is None or b == spec_base(n) for n, b in self.bases.items())
+
+    def what(self) -> str:
+        """What was compared, in words, for titles."""
+        if self.is_of_variants():
+            return "what each design choice costs against the model it changes"
+        bases = sorted({b for b in self.bases.values() if b})
+        return f"each model against {', '.join(bases) or 'nothing'}"
+
     def title(self) -> str:
         s = self.settings()
         shape = s.get("input")
@@ -112,7 +127,7 @@ class Comparison:
             r = self.reports.get(n)
             spec = (r.spec if r is not None else {}) or {}
             rec = {"model": n, "base": self.bases[n], "change": spec.get("change") or "",
-                   "family": spec.get("family")}
+                   "family": spec.get("family"), "reference": not spec.get("base")}
             for k, get in METRICS.items():
                 rec[k] = get(r) if r is not None else None
             rec["latency_spread_pct"] = _spread(rec)

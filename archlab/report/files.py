@@ -13,7 +13,7 @@ from pathlib import Path
 
 from .compare import MEDIAN_HEADER, Comparison, unreliable
 from .plots import save_comparison_plots, save_model_plots
-from .result import Report
+from ..results import Report
 from .summary import summary_markdown
 from .tables import conventions_of, module_frame
 

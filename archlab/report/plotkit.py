@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from matplotlib.figure import Figure
 
-from .result import Report
+from ..results import Report
 from .units import is_missing, si
 
 LAT_COLOR, MAC_COLOR, PAR_COLOR, MEM_COLOR = "#d95f02", "#1f78b4", "#33a02c", "#7570b3"

@@ -16,7 +16,7 @@ from .compare import Comparison
 from .plotkit import (LAT_COLOR, MAC_COLOR, figure, has_latency, latency_title, log_axes, palette,
                       place_labels, setting_line, short)
 from .plots_compare import plot_cost_scatter, plot_deltas, reported_ap  # noqa: F401 (one import place)
-from .result import Report
+from ..results import Report
 from .tables import OVERHEAD_STAGE, end_to_end_ms, self_frame, stage_frame, top_modules
 from .units import is_missing, ms, si
 

@@ -7,7 +7,7 @@ from matplotlib.figure import Figure
 
 from .compare import Comparison, unreliable
 from .plotkit import LAT_COLOR, MAC_COLOR, MEM_COLOR, PAR_COLOR, figure, log_axes, palette, place_labels
-from .result import Report
+from ..results import Report
 
 def plot_deltas(comp: Comparison) -> Figure:
     """For each variant, the % change in params, MACs, latency and peak memory against its base.
@@ -62,8 +62,9 @@ def plot_deltas(comp: Comparison) -> Figure:
     shaky = [m for m, f in zip(df["model"], _flags(df, "latency_pct")) if f]
     warn = (f"\n⚠ paired latency not reliable for {', '.join(shaky)} (see table.md)"
             if shaky else "")
-    ax.set_title(f"What each design choice costs (sorted by {by}"
-                 f" change)\n{comp.title()}{warn}", fontsize=10)
+    what = comp.what()
+    ax.set_title(f"{what[0].upper()}{what[1:]} (sorted by {by} change)\n{comp.title()}{warn}",
+                 fontsize=10)
     return fig
 
 
@@ -88,8 +89,8 @@ def plot_cost_scatter(comp: Comparison) -> Figure:
     colors = dict(zip(families, palette(len(families))))
     for fam in families:
         sel = df[df["family"].fillna("?") == fam]
-        ref = sel[sel["base"].isna()]
-        var = sel[sel["base"].notna()]
+        ref = sel[sel["reference"]]  # the authors' models, whatever they are compared with
+        var = sel[~sel["reference"]]
         if ycol == "latency_ms":
             err = np.array([(sel[ycol] - sel["latency_p10_ms"]).clip(lower=0).fillna(0),
                             (sel["latency_p90_ms"] - sel[ycol]).clip(lower=0).fillna(0)])
@@ -110,12 +111,13 @@ def plot_cost_scatter(comp: Comparison) -> Figure:
     ax.set_xlabel("MACs [archlab] per batch (log)")
     ax.set_ylabel(ylabel + " (log)")
     ax.grid(True, which="both", alpha=0.25)
-    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1), title="filled: reference model\nhollow: variant",
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1), title="filled: reference model\nhollow: design-choice variant",
               title_fontsize=8)
     shaky = [m for m, f in zip(df["model"], df["latency_reliable"]) if unreliable(f)]
     warn = (f"\n⚠ latency not reliable for {', '.join(shaky)} (see table.md)"
             if shaky and ycol == "latency_ms" else "")
-    ax.set_title("Cost vs cost: counted MACs against measured latency; COCO AP is the authors' "
+    kind = "design-choice variants and their bases" if comp.is_of_variants() else "models"
+    ax.set_title(f"Counted MACs against measured latency of {kind}; COCO AP is the authors' "
                  f"reported figure, not measured\n{comp.title()}{warn}", fontsize=10)
     place_labels(fig, ax, labels)  # last: the layout must be final before text is measured
     return fig

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .result import Report
+from ..results import Report
 from .tables import (conventions_of, display_frame, latency_warning, module_frame, render,
                      self_frame, stage_frame, top_modules, totals_frame)
 from .units import PAPER_UNITS, is_missing, mib, ms, pct, published, si
@@ -22,6 +22,9 @@ def summary_markdown(report: Report, plots=(), depth: int = 2) -> str:
     shape = "×".join(str(v) for v in report.input.get("shape", []))
     batch = report.input.get("batch", 1)
     out = [f"# {report.model}: profile", ""]
+    if not report.complete:
+        why = next((n for n in report.notes if n.startswith("incomplete:")), "incomplete")
+        out += [f"> **⚠ {why}**: the numbers below that are n/a were not measured.", ""]
     flag = latency_warning(report)
     if flag:
         out += [f"> **{flag}**. Re-measure on a quiet machine before quoting its latency.", ""]
@@ -83,7 +86,7 @@ def summary_markdown(report: Report, plots=(), depth: int = 2) -> str:
                        f"{pct(r['latency_share_pct'])} | {si(r['macs'])} | {pct(r['macs_share_pct'])} |")
         out.append("")
     out += [f"### Module tree (depth {depth})", "",
-            render(display_frame(module_frame(report, depth), report.model), "md"),
+            render(display_frame(module_frame(report, depth), report.model, batch=batch), "md"),
             "All modules at every depth, with every convention's count: `modules.csv`.", ""]
 
     out += ["## Coverage", ""] + coverage_lines(report) + [""]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .result import Report
+from ..results import Report
 from .units import CONVENTIONS, PAPER_UNITS, is_missing, mib, ms, pct, published, si
 
 COST = ("params", "macs", "flops", "act_bytes", "latency_ms", "self_ms", "peak_bytes")
@@ -197,6 +197,9 @@ def totals_lines(report: Report) -> list[str]:
     shape = "x".join(str(v) for v in report.input.get("shape", []))
     lines = [f"{report.model}: input {shape}, batch {batch}, {report.env.get('device')}, "
              f"{report.env.get('threads', '?')} threads; params {si(t.get('params'))}"]
+    if not report.complete:
+        lines.insert(0, "⚠ " + next((n for n in report.notes if n.startswith("incomplete:")),
+                                    "incomplete"))
     counts = [f"{r['convention']} " + (f"{r['published']} ({PAPER_UNITS[r['convention']]})"
                                        if r["convention"] in PAPER_UNITS else si(r["count_per_sample"]))
               for _, r in totals_frame(report).iterrows()]
@@ -228,8 +231,10 @@ def latency_warning(report: Report) -> str | None:
 
 # ---------------------------------------------------------------- rendering
 
-def display_frame(df: pd.DataFrame, model: str = "", *, indent: str = "  ") -> pd.DataFrame:
-    """Format a module_frame for people: the tree indented, units in the headers."""
+def display_frame(df: pd.DataFrame, model: str = "", *, batch: int = 1,
+                  indent: str = "  ") -> pd.DataFrame:
+    """Format a module_frame for people: the tree indented, units in the headers; at batch > 1 every
+    header of a per-batch figure says so."""
     out = pd.DataFrame()
     out["module"] = [indent * int(d) + (m.rsplit(".", 1)[-1] if m else (model or "(model)"))
                      for m, d in zip(df["module"], df["rel_depth"])]
@@ -256,7 +261,15 @@ def display_frame(df: pd.DataFrame, model: str = "", *, indent: str = "  ") -> p
         out["error"] = df["error"].fillna("")
     if df["latency_ms"].isna().all():  # profiled without latency: no columns of n/a
         out = out.drop(columns=["latency ms", "latency %", "self ms"])
+    if batch > 1:
+        per_batch = [c for c in out.columns
+                     if "%" not in c and c.split("[")[0].split(" ")[0] in PER_BATCH]
+        out = out.rename(columns={c: f"{c} per batch of {batch}" for c in per_batch})
     return out
+
+
+# headers (first word) of the figures that grow with the batch; params and shares do not
+PER_BATCH = {"MACs", "FLOPs", "latency", "self", "act", "peak", *CONVENTIONS}
 
 
 def render(df: pd.DataFrame, fmt: str = "table", *, right=None) -> str:
@@ -303,4 +316,4 @@ def module_table(report: Report, depth: int | None = 2, fmt: str = "table", *, r
     df = module_frame(report, depth, root=root, conventions=conventions)
     if fmt in ("csv", "json"):
         return render(df.drop(columns=["rel_depth"]), fmt)
-    return render(display_frame(df, report.model), fmt)
+    return render(display_frame(df, report.model, batch=report.input.get("batch", 1) or 1), fmt)

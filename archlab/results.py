@@ -10,7 +10,16 @@ import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
+from typing_extensions import TypedDict
+
 SCHEMA = "archlab.report/1"
+
+
+class InputInfo(TypedDict, total=False):
+    shape: list[int]
+    batch: int
+    dtype: str
+    memory_format: str
 
 
 @dataclass
@@ -34,7 +43,7 @@ class ModuleStat:
     act_bytes: int | None = None
     latency_ms: float | None = None
     peak_bytes: int | None = None
-    counts: dict[str, float] = field(default_factory=dict)
+    counts: dict[str, int | float] = field(default_factory=dict)
     error: str | None = None
     self_ms: float | None = None
 
@@ -57,17 +66,20 @@ class Report:
               can be trusted (`reliable`, `warnings`, load, CPU share, threads, cores), op_ms (the
               sum of operator time) and overhead_ms (end-to-end median minus op_ms)
     notes:    human-readable remarks, errors included ("error: ..."), kept even when a step failed
+    complete: False for a profile cut short (interrupted): what it holds was measured, the rest is
+              None, and a rerun completes it
     """
 
     model: str
     spec: dict
-    input: dict
+    input: InputInfo
     env: dict
     rows: list[ModuleStat]
-    totals: dict
+    totals: dict[str, int | float | None]
     coverage: dict = field(default_factory=dict)
     timing: dict = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    complete: bool = True  # False: an interrupted profile, kept with what it measured
     schema: str = SCHEMA
 
     def row(self, name: str = "") -> ModuleStat:
@@ -116,8 +128,40 @@ class Report:
         return path
 
 
+def merge_latency(counted: Report, timed: Report) -> Report:
+    """`counted` (a profile interrupted after counting) completed with the latency of `timed` (the
+    same model, input and device, profiled with count=False): one complete report."""
+    if [r.name for r in counted.rows] != [r.name for r in timed.rows]:
+        raise ValueError(f"cannot merge profiles of different models ({counted.model}, {timed.model})")
+    rows = [ModuleStat(**{**asdict(c), "latency_ms": t.latency_ms, "self_ms": t.self_ms})
+            for c, t in zip(counted.rows, timed.rows)]
+    totals = {**counted.totals, **{k: v for k, v in timed.totals.items() if k.startswith("latency")}}
+    notes = [n for n in counted.notes if not n.startswith("incomplete:")] + [
+        n for n in timed.notes if n not in counted.notes]
+    env = {**timed.env, "conventions": counted.env.get("conventions")}
+    return Report(model=counted.model, spec=counted.spec, input=counted.input, env=env, rows=rows,
+                  totals=totals, coverage=counted.coverage, timing=timed.timing, notes=notes)
+
+
 class ReportError(ValueError):
     """A report file that cannot be read as an archlab report."""
+
+
+class ProfileError(RuntimeError):
+    """A profile whose model failed to run; `report` holds what was measured before the failure."""
+
+    def __init__(self, message: str, report: Report):
+        super().__init__(message)
+        self.report = report
+
+
+class ProfileInterrupted(KeyboardInterrupt):
+    """Ctrl-C (or a termination signal) during a profile; `report` holds what finished, marked
+    incomplete."""
+
+    def __init__(self, report: Report, signum: int | None = None):
+        super().__init__("interrupted")
+        self.report, self.signum = report, signum
 
 
 def read_json(path: Path, schema: str, what: str, hint: str) -> dict:
@@ -134,13 +178,36 @@ def read_json(path: Path, schema: str, what: str, hint: str) -> dict:
     return data
 
 
+_ADAPTER = None
+
+
+def check_report_data(data: dict, path) -> None:
+    """Field-by-field check of a report read from disk against the Report dataclass's types
+    (pydantic): a ReportError naming the file and the first wrong field, before anything is shown."""
+    global _ADAPTER
+    from pydantic import TypeAdapter, ValidationError
+
+    if _ADAPTER is None:
+        _ADAPTER = TypeAdapter(Report)
+    try:
+        _ADAPTER.validate_python(data)
+    except ValidationError as exc:
+        errors = exc.errors()
+        first = errors[0]
+        where = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        got = repr(first["input"])
+        got = got if len(got) <= 60 else got[:57] + "..."
+        raise ReportError(f"{path}: field {where}: {first['msg'][0].lower()}{first['msg'][1:]}, got "
+                          f"{got}{more}; this is not a report archlab wrote: profile again") from None
+
+
 def load_report(path: str | Path) -> Report:
-    """Read a report.json (or a folder holding one); a clear ReportError if it is not one."""
+    """Read a report.json (or a folder holding one); a clear ReportError if it is not one, naming
+    the file and the first field that is wrong."""
     path = Path(path)
     if path.is_dir():
         path = path / "report.json"
     data = read_json(path, SCHEMA, "report", "archlab profile NAME")
-    try:
-        return Report.from_dict(data)
-    except TypeError as exc:
-        raise ReportError(f"{path} is a damaged archlab report ({exc}); profile again") from None
+    check_report_data(data, path)
+    return Report.from_dict(data)

@@ -1,0 +1,19 @@
+"""archlab.study: the pipelines the CLI, the notebooks and scripts call.
+
+    from archlab import study
+    study.profile_to("dite18")                       # reports/dite18/: report, CSV, summary, plots
+    study.compare("variants")                        # every design choice beside its base
+    study.compare(["hrnet_w32", "lite18", "dite18"])  # any models, against the first
+
+Each resolves and checks its names and inputs before measuring anything, reuses what the store of
+finished measurements holds (reports/store by default), measures the rest, and writes its folder.
+"""
+from .comparing import compare, default_folder
+from .pipelines import COMPARE_CONVENTIONS, Outcome, profile_to
+from .planning import OutputBusy, parse_input, plan
+from .run import Terminated, signals_as_interrupts
+from .store import DEFAULT_ROOT, Store, request_key
+
+__all__ = ["profile_to", "compare", "default_folder", "Outcome", "COMPARE_CONVENTIONS", "plan",
+           "parse_input", "OutputBusy", "Store", "DEFAULT_ROOT", "request_key", "Terminated",
+           "signals_as_interrupts"]

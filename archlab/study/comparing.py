@@ -1,0 +1,130 @@
+"""compare: several models (or every design-choice variant) measured, each paired with its base, in one
+table with plots.
+
+Every model is profiled (or reused from the store) for whole-model numbers under the archlab and
+paper conventions; then each model that has a base is timed side by side with it (paired latency,
+also stored and reused). The comparison folder holds table.md, table.csv, comparison.json, the
+plots and a copy of every model's report under models/, so it reads on its own.
+"""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from ..report.compare import Comparison
+from .pipelines import COMPARE_CONVENTIONS, Outcome, _options, _profile_item
+from .planning import Job, OutputFolder, plan
+from .run import Item, log_line, run
+from .store import DEFAULT_ROOT, Store, pair_key, safe_name, write_atomic
+
+
+def default_folder(names: list[str], variants: bool, bases=None) -> Path:
+    """reports/variants (every variant), reports/variants/BASE+BASE (some bases), or
+    reports/compare/A+B+C (a set of models): a different set never lands in the same folder."""
+    if variants:
+        return Path("reports") / "variants" / ("+".join(map(safe_name, bases)) if bases else "all")
+    label = "+".join(safe_name(n) for n in names)
+    if len(label) > 80:  # many models: the first few and a digest of all
+        label = "+".join(safe_name(n) for n in names[:3]) + \
+            f"+{len(names) - 3}more-{hashlib.sha256(label.encode()).hexdigest()[:8]}"
+    return Path("reports") / "compare" / label
+
+
+def compare(names, out: str | Path | None = None, *, base: str | None = None,
+            bases: list[str] | None = None, input_size=None, batch: int = 1, device: str = "cpu",
+            threads: int | None = None, conventions=None, latency: bool = True,
+            fresh: bool = False, keep_noisy: bool = False, replace: bool = False,
+            force: bool = False, store: str | Path = DEFAULT_ROOT, progress: bool = True,
+            log=log_line) -> Outcome:
+    """Compare models: `names` a list (each against `base`, default the first) or "variants" (every
+    registered variant against its own base; `bases` limits them to these bases' variants)."""
+    from ..models import get_spec, list_variants
+
+    variants = names == "variants"
+    if variants:
+        names, base = list_variants(bases), None
+    else:
+        names = [get_spec(n).name for n in names]
+        base = get_spec(base).name if base else names[0]
+        names = list(dict.fromkeys([base, *names]))
+    opts = _options(conventions or COMPARE_CONVENTIONS, latency, device, threads,
+                    {"per_module": False})
+    jobs = plan(names, input_size=input_size, batch=batch, device=device, threads=threads,
+                force=force, say=log)
+    folder = Path(out) if out else default_folder([j.name for j in jobs], variants, bases)
+    outcome = Outcome(folder)
+    st = Store(store)
+    with OutputFolder(folder, kind="comparison", names=[j.name for j in jobs], replace=replace):
+        items = [_profile_item(j, st, opts, fresh=fresh, keep_noisy=keep_noisy, log=log)
+                 for j in jobs]
+        outcome.tally = run(items, fresh=fresh, progress=progress, log=log)
+        reports = [r for r in outcome.tally.results.values() if r.complete]
+        comp = Comparison(reports, base=base, failures={
+            n: e for n, e in outcome.tally.failures.items() if n not in outcome.tally.results})
+        if latency and outcome.tally.interrupted is None:
+            outcome.pairs = _pair(comp, {j.name: j for j in jobs}, st, fresh=fresh,
+                                  keep_noisy=keep_noisy, progress=progress, log=log,
+                                  device=device, threads=threads)
+            comp.paired = outcome.pairs.results
+        outcome.result = comp
+        outcome.paths = _write(comp, folder)
+    return outcome
+
+
+def _write(comp: Comparison, folder: Path) -> dict:
+    """The comparison's files, with a copy of each model's report under models/ (the folder reads
+    on its own)."""
+    from ..report.files import write_comparison
+
+    where = {}
+    for name, report in comp.reports.items():
+        where[name] = write_atomic(folder / "models" / safe_name(name) / "report.json",
+                                   report.to_json())
+    return write_comparison(comp, folder, where)
+
+
+def _pair(comp: Comparison, jobs: dict[str, Job], store: Store, *, fresh, keep_noisy, progress,
+          log, device, threads):
+    """Time each model side by side with its base (both measured with latency, same input)."""
+    from ..profile.paired import PAIR_BUDGET_S, PAIR_ROUNDS, PAIR_WARMUP, paired_latency
+
+    settings = {"warmup": PAIR_WARMUP, "rounds": PAIR_ROUNDS, "budget_s": PAIR_BUDGET_S}
+    items, skipped = [], {}
+    for model in comp.order:
+        b = comp.bases.get(model)
+        if b is None or not (_timed(comp, model) and _timed(comp, b)):
+            continue  # a failed model or base already says why in the table
+        mj, bj = jobs[model], jobs[b]
+        if (mj.shape, mj.batch) != (bj.shape, bj.batch):
+            skipped[model] = {"base": b, "skipped": f"no paired ratio: input {_shape(mj)} differs "
+                                                    f"from the base's {_shape(bj)}"}
+            continue
+        key = pair_key(mj.key, bj.key, settings)
+
+        def measure(progress, mj=mj, bj=bj):
+            progress("timing side by side with the base")
+            got = paired_latency(mj.model, bj.model, mj.shape, batch=mj.batch, device=device,
+                                 threads=threads)
+            if got.get("reliable") is False:
+                log(f"{mj.name} vs {bj.name}: ⚠ paired latency not reliable: "
+                    + "; ".join(got["warnings"]))
+            return {"base": bj.name, **got}
+
+        items.append(Item(model,
+                          lookup=lambda m=model, b=b, k=key: store.lookup_pair(m, b, k, keep_noisy),
+                          measure=measure,
+                          save=lambda r, m=model, b=b, k=key: store.save_pair(m, b, k, r)))
+    tally = run(items, fresh=fresh, progress=progress, unit="pair", log=log)
+    for name, why in tally.failures.items():
+        tally.results[name] = {"base": comp.bases.get(name), "error": why}
+    tally.results.update(skipped)
+    return tally
+
+
+def _timed(comp: Comparison, name: str) -> bool:
+    r = comp.reports.get(name)
+    return r is not None and r.totals.get("latency_ms") is not None
+
+
+def _shape(job: Job) -> str:
+    return "x".join(map(str, job.shape)) + f", batch {job.batch}"

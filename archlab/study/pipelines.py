@@ -1,0 +1,125 @@
+"""The pipelines the CLI and the notebooks call: profile one model into a folder, compare several.
+
+Each checks everything first (plan.py), holds its output folder (a lock; another model's report or
+another comparison is replaced only when asked), reuses what the store holds and measures the rest
+(run.py), and writes the report files — also when the run was cut short, so that nothing finished
+is lost: a profile interrupted during timing is written (and stored) marked incomplete, and the
+next run completes it; a comparison interrupted midway tables what finished.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..profile.conventions import check_conventions
+from ..profile.env import check_device
+from ..results import Report, merge_latency
+from .planning import Job, OutputFolder, plan
+from .run import Item, Tally, log_line, run
+from .store import DEFAULT_ROOT, Store, pair_key, safe_name, write_atomic
+
+COMPARE_CONVENTIONS = ("archlab", "paper-hook", "paper-conv")
+PAIR_SETTINGS = None  # filled from archlab.profile.paired on first use
+
+
+@dataclass
+class Outcome:
+    """What a pipeline did: the folder it wrote, the files, the run's tally (measured, reused,
+    failed, interrupted), and its result (a Report, or a Comparison)."""
+
+    folder: Path
+    result: object = None
+    paths: dict = field(default_factory=dict)
+    tally: Tally = field(default_factory=Tally)
+    pairs: Tally | None = None
+
+    @property
+    def interrupted(self) -> int | None:
+        return self.tally.interrupted or (self.pairs.interrupted if self.pairs else None)
+
+    @property
+    def ok(self) -> bool:
+        return self.tally.ok and (self.pairs is None or self.pairs.ok)
+
+
+def _profile_item(job: Job, store: Store, opts: dict, *, fresh: bool, keep_noisy: bool,
+                  log) -> Item:
+    """How one model is looked up, measured (completing a stored incomplete profile when there is
+    one), and stored."""
+    from ..profile import profile_module
+
+    latency, conventions = opts["latency"], opts["conventions"]
+
+    def measure(progress) -> Report:
+        common = dict(batch=job.batch, model_name=job.name, spec=job.spec, progress=progress,
+                      on_error="record", **opts)
+        partial = None if fresh else store.partial(job.name, job.key)
+        counted = partial is not None and partial.totals.get("macs") is not None and \
+            set(conventions) <= set(partial.env.get("conventions") or ())
+        if counted and latency:
+            log(f"{job.name}: completing the stored incomplete profile (timing only)")
+            timed = profile_module(job.model, job.shape, **{**common, "count": False})
+            report = merge_latency(partial, timed)
+        else:
+            report = profile_module(job.model, job.shape, **common)
+        if report.timing.get("reliable") is False:
+            log(f"{job.name}: ⚠ latency not reliable: " + "; ".join(report.timing["warnings"]))
+        return report
+
+    return Item(job.name,
+                lookup=lambda: None if fresh else store.lookup(
+                    job.name, job.key, latency=latency, conventions=conventions,
+                    keep_noisy=keep_noisy),
+                measure=measure,
+                save=lambda r: store.save(r, job.key, latency=latency),
+                save_partial=lambda r: store.save(r, job.key, latency=latency),
+                problem=_report_problem)
+
+
+def _report_problem(report: Report) -> str | None:
+    errors = [n[len("error:"):].strip() for n in report.notes if n.startswith("error:")]
+    if not errors:
+        return None
+    nothing = report.totals.get("macs") is None and report.totals.get("latency_ms") is None
+    return ("failed: " if nothing else "measured with errors: ") + "; ".join(errors)
+
+
+def _options(conventions, latency, device, threads, extra) -> dict:
+    check_device(device)
+    return {"conventions": check_conventions(conventions), "latency": latency, "device": device,
+            "threads": threads, **extra}
+
+
+def profile_to(name: str, out: str | Path | None = None, *, input_size=None, batch: int = 1,
+               device: str = "cpu", threads: int | None = None, conventions=None,
+               latency: bool = True, cuda_graph: bool = False, depth: int = 2,
+               fresh: bool = False, keep_noisy: bool = False, replace: bool = False,
+               force: bool = False, store: str | Path = DEFAULT_ROOT, progress: bool = True,
+               log=log_line) -> Outcome:
+    """Profile one registered model (name grammar included) into `out` (default reports/NAME):
+    report.json, modules.csv, summary.md and plots; reused from the store when it holds it."""
+    from ..profile import DEFAULT_CONVENTIONS
+    from ..report.files import write_report
+
+    if depth < 0:
+        raise ValueError(f"--depth must be 0 or more; got {depth}")
+    if cuda_graph and not str(device).startswith("cuda"):
+        raise ValueError("--cuda-graph needs --device cuda")
+    extra = {"cuda_graph": True} if cuda_graph else {}
+    opts = _options(conventions or DEFAULT_CONVENTIONS, latency, device, threads, extra)
+    [job] = plan([name], input_size=input_size, batch=batch, device=device, threads=threads,
+                 options=extra or None, force=force, say=log)
+    folder = Path(out) if out else Path("reports") / safe_name(job.name)
+    outcome = Outcome(folder)
+    with OutputFolder(folder, kind="report", names=[job.name], replace=replace):
+        item = _profile_item(job, Store(store), opts, fresh=fresh, keep_noisy=keep_noisy, log=log)
+        outcome.tally = run([item], fresh=fresh, progress=progress, log=log, reraise=(ValueError,))
+        outcome.result = outcome.tally.results.get(job.name)
+        if outcome.result is not None and not _measured_nothing(outcome.result):
+            outcome.paths = write_report(outcome.result, folder, depth=depth)
+    return outcome
+
+
+def _measured_nothing(report: Report) -> bool:
+    root = report.rows[0] if report.rows else None
+    return root is None or (root.macs is None and report.totals.get("latency_ms") is None)

@@ -1,0 +1,203 @@
+"""Everything checked before anything is measured: names, settings, input sizes, the memory a profile
+will need, and the output folder it will write.
+
+A Job is one model to profile, resolved and built: a wrong name, a setting a block has no choice
+for, an input the model cannot take (wrong channel count, a size its lowest branch cannot divide)
+each fail here with one line, before any forward pass, any progress bar or any file.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .store import request_key
+
+# a request this many times the model's default input (pixels x batch) gets its memory estimated
+LARGE = 16
+
+
+class OutputBusy(ValueError):
+    """Another archlab run is writing the same output folder."""
+
+
+@dataclass
+class Job:
+    name: str  # the registered (canonical) name, or NAME@field=value
+    spec: object
+    shape: tuple[int, ...]
+    batch: int
+    key: dict
+    model: nn.Module | None = field(default=None, repr=False)  # built once, while checking
+
+
+def parse_input(text: str | None, default) -> tuple[int, ...]:
+    """'HxW' or 'CxHxW' (x, × or comma) -> (C, H, W), the default's channels when not given."""
+    if not text:
+        return tuple(default)
+    nums = []
+    try:
+        nums = [int(p) for p in re.split(r"[x×,]", text.strip().lower())]
+    except ValueError:
+        pass
+    if len(nums) not in (2, 3) or any(n <= 0 for n in nums):
+        raise ValueError(f"--input must be HxW or CxHxW with positive integers, e.g. 256x192; "
+                         f"got {text!r}")
+    return tuple(nums) if len(nums) == 3 else (default[0], *nums)
+
+
+def plan(names, *, input_size=None, batch: int = 1, device: str = "cpu",
+         threads: int | None = None, options: dict | None = None, force: bool = False,
+         say=lambda msg: None) -> list[Job]:
+    """Resolve, build and check every model; the jobs in order (a name given twice runs once).
+    `input_size`: a (C, H, W) tuple, 'HxW' text, or None for each model's own."""
+    from ..models import get_spec
+
+    if not isinstance(batch, int) or batch < 1:
+        raise ValueError(f"--batch must be at least 1; got {batch}")
+    if threads is not None and threads < 1:
+        raise ValueError(f"--threads must be at least 1; got {threads}")
+    jobs: dict[str, Job] = {}
+    for name in names:
+        spec = get_spec(name)
+        if spec.name in jobs:
+            continue
+        shape = (parse_input(input_size, spec.input_size) if not isinstance(input_size, tuple)
+                 else tuple(input_size))
+        model = spec.build().eval()  # a setting no block can take fails here; profiled in eval
+        check = getattr(model, "check_input", None)
+        if check is not None:
+            check(torch.empty(batch, *shape, device="meta"))
+        key = request_key(spec.to_dict(), shape, batch, device,
+                          threads or torch.get_num_threads(), options=options)
+        jobs[spec.name] = Job(spec.name, spec, shape, batch, key, model)
+        default = spec.input_size
+        if not force and batch * _pixels(shape) > LARGE * _pixels(default):
+            say(f"{spec.name}: estimating the memory of {'x'.join(map(str, shape))} at batch "
+                f"{batch} (a pass on the meta device)")
+            check_memory(model, shape, batch, device, spec.name)
+    return list(jobs.values())
+
+
+def _pixels(shape) -> int:
+    n = 1
+    for v in shape[1:]:
+        n *= int(v)
+    return n
+
+
+def available_bytes(device: str) -> int | None:
+    """Memory this process can still take: the GPU's free memory, or on the CPU the smaller of
+    MemAvailable and what the cgroup limit leaves."""
+    dev = torch.device(device)
+    if dev.type == "cuda":
+        return torch.cuda.mem_get_info(dev)[0]
+    free = None
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    free = int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        used = int(Path("/sys/fs/cgroup/memory.current").read_text())
+        if limit != "max":
+            free = min(free or 2 ** 62, int(limit) - used)
+    except (OSError, ValueError):
+        pass
+    return free
+
+
+def estimate_bytes(model: nn.Module, shape, batch: int) -> int:
+    """Weights, input and the peak of live activations of one forward pass, from a counting pass on
+    the meta device (shapes without data: no memory, no arithmetic)."""
+    import copy
+
+    from ..profile.counting import Recorder
+    from ..profile.hooks import ModuleTable
+    from ..profile.memory import LiveBytes
+    from ..profile.recorder import recording
+
+    meta = copy.deepcopy(model).to("meta").eval()
+    weights = sum(t.nbytes for t in model.state_dict().values())
+    tracker = LiveBytes()
+    x = torch.empty(batch, *shape, device="meta")
+    with torch.inference_mode(), recording(Recorder(ModuleTable(meta), tracker)):
+        meta(x)
+    return weights + x.nbytes + tracker.peak
+
+
+def check_memory(model, shape, batch, device, name) -> None:
+    need, free = estimate_bytes(model, shape, batch), available_bytes(device)
+    if free is not None and need > free:
+        gib = 2 ** 30
+        raise MemoryError(f"{name} at {'x'.join(map(str, shape))}, batch {batch} needs about "
+                          f"{need / gib:.1f} GiB (weights, input and peak activations, estimated "
+                          f"on the meta device) but {free / gib:.1f} GiB is available on {device}; "
+                          "use a smaller --input or --batch, or --force to try anyway")
+
+
+# ---------------------------------------------------------------- output folders
+
+class OutputFolder:
+    """An output folder held for one run: a lock (filelock) so that a second archlab run writing the
+    same folder stops with one line instead of overwriting it unseen, and a check that the folder
+    does not hold another model's report or a comparison of other models (replaced only when
+    asked). `kind` is "report" or "comparison", `names` the models it will hold."""
+
+    def __init__(self, path: str | Path, *, kind: str, names, replace: bool = False):
+        self.path, self.kind, self.names, self.replace = Path(path), kind, list(names), replace
+        self._lock = None
+
+    def __enter__(self) -> Path:
+        from filelock import FileLock, Timeout
+
+        if self.path.exists() and not self.path.is_dir():
+            raise OSError(f"--out {self.path} exists and is not a folder")
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OSError(f"cannot create --out {self.path}: {exc.strerror or exc}") from None
+        if not os.access(self.path, os.W_OK | os.X_OK):
+            raise OSError(f"cannot write to --out {self.path}: permission denied")
+        self._lock = FileLock(self.path / ".archlab.lock")
+        try:
+            self._lock.acquire(timeout=0)
+        except Timeout:
+            raise OutputBusy(f"{self.path} is being written by another archlab run; wait for it to "
+                             "finish or choose another --out") from None
+        there = _holds(self.path)
+        if there is not None and there != (self.kind, set(self.names)) and not self.replace:
+            self._lock.release()
+            raise ValueError(f"{self.path} holds {_words(*there)}; choose another --out, or pass "
+                             f"--replace to replace it with {_words(self.kind, self.names)}")
+        return self.path
+
+    def __exit__(self, *exc) -> bool:
+        self._lock.release()
+        return False
+
+
+def _holds(folder: Path) -> tuple[str, set] | None:
+    """What an output folder holds: ("report", {model}) or ("comparison", {models}), or None."""
+    for kind, fname, field_ in (("report", "report.json", "model"),
+                                ("comparison", "comparison.json", "models")):
+        try:
+            value = json.loads((folder / fname).read_text()).get(field_)
+        except (OSError, ValueError, AttributeError):
+            continue
+        return kind, set(value) if isinstance(value, list) else {value}
+    return None
+
+
+def _words(kind: str, names) -> str:
+    names = sorted(map(str, names))
+    return f"the report of {names[0]}" if kind == "report" else \
+        "a comparison of " + ", ".join(names)
