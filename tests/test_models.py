@@ -5,6 +5,7 @@ import fnmatch
 import pytest
 import torch
 from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from archlab.models import HRSpec, build, get_spec, list_models, list_variants, register
 
@@ -201,6 +202,37 @@ def test_in_place_fusion_trains(name):
     model(torch.randn(2, 3, 64, 64)).sum().backward()
     grads = [p.grad for p in model.parameters()]
     assert all(g is not None and torch.isfinite(g).all() for g in grads)
+
+
+def _copies(model: nn.Module, x: torch.Tensor) -> int:
+    """Strided copies (aten clone / copy_) one forward dispatches."""
+    seen = []
+
+    class Seen(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            seen.append(func.overloadpacket.__name__)
+            return func(*args, **(kwargs or {}))
+
+    with torch.no_grad(), Seen():
+        model(x)
+    return sum(n in ("clone", "copy_") for n in seen)
+
+
+def test_dite18_copies_only_where_the_released_code_does():
+    """The released code copies once per channel shuffle (a transpose made contiguous) and nowhere
+    else; dite18 does the same. Per-patch DCM pooling gathers patches: 2 more per pooled map."""
+    from archlab.blocks.ccw import CCWBlock
+    from archlab.blocks.dynamic import DynamicSplitConv
+    from archlab.blocks.stems import DGCStem
+    model = build("dite18").eval()
+    shuffles = sum(len(m.spatial) if isinstance(m, CCWBlock) else
+                   int(isinstance(m, DGCStem) or (isinstance(m, DynamicSplitConv) and m.groups > 1))
+                   for m in model.modules())
+    pooled = sum(len(m.context.masks) for m in model.modules() if isinstance(m, CCWBlock))
+    x = torch.randn(1, 3, 128, 96)
+    assert (shuffles, pooled) == (65, 32)
+    assert _copies(model, x) == shuffles
+    assert _copies(build("dite18_patchpool").eval(), x) == shuffles + 2 * pooled
 
 
 def test_list_variants_puts_each_base_before_its_variants():
