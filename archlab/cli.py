@@ -50,6 +50,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--depth", type=int, default=2, metavar="D", help="module-tree depth shown (default 2)")
     p.add_argument("--out", metavar="DIR", help="output folder (default reports/NAME)")
     p.add_argument("--format", choices=FORMATS, default="table", help="how the table is printed")
+    p.add_argument("--checkpoint", metavar="PATH", help="load these weights first: the authors' released "
+                   "checkpoint (mmpose Lite/Dite-HRNet, HRNet repository) or an archlab state_dict")
 
     p = sub.add_parser("show", help="print a saved report (folder or report.json) or comparison")
     p.add_argument("path", help="e.g. reports/dite18 or reports/variants")
@@ -101,6 +103,15 @@ def parse_conventions(values) -> list[str] | None:
             hint = f"; did you mean {close[0]!r}?" if close else ""
             raise ValueError(f"unknown convention {c!r}{hint} (choose from {', '.join(known)})")
     return list(dict.fromkeys(names))
+
+
+def _file_key(path: str) -> dict:
+    """A file as it is now, for the key of a measurement that read it."""
+    p = Path(path)
+    if not p.is_file():
+        raise ValueError(f"no checkpoint file {path}")
+    st = p.stat()
+    return {"path": str(p.resolve()), "bytes": st.st_size, "mtime_ns": st.st_mtime_ns}
 
 
 def _err(msg: str) -> None:
@@ -204,8 +215,13 @@ def cmd_profile(args) -> int:
     if args.depth < 0:
         raise ValueError(f"--depth must be 0 or more; got {args.depth}")
     jobs, shapes = _jobs([args.name], args, lambda n: Path(args.out or Path("reports") / safe_name(n)))
+    weights = {}
+    if args.checkpoint:  # measured with these weights: a saved report of other weights is no answer
+        jobs[0].key["checkpoint"] = _file_key(args.checkpoint)
+        weights["checkpoint"] = args.checkpoint
     name, folder = jobs[0].name, writable_dir(jobs[0].folder)
-    result = _run(jobs, shapes, args, reraise=(ValueError,))  # e.g. an input the model cannot take
+    # reraised: e.g. an input the model cannot take, a checkpoint that is corrupt or does not fit
+    result = _run(jobs, shapes, args, reraise=(ValueError,), **weights)
     if result.interrupted:
         _err("interrupted; nothing finished to keep")
         return EXIT_INTERRUPTED
