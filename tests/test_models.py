@@ -44,10 +44,10 @@ def test_builds_and_runs(name):
 
 
 def test_registry_holds_every_named_model():
-    for name in REFERENCE + ["dite18_static", "dite18_dw3", "dite18_nodcm", "dite18_crw", "dite18_nogcm",
-                             "dite18_sw", "dite18_litestem", "lite18_cleanfuse", "dite18_cleanfuse", "dite18_patchpool",
-                             "lite18_sk", "lite18_spm", "lite18_mpm", "lite18_softgate", "hrnet_w32_sk",
-                             "hrnet_w32_spm"]:
+    for name in REFERENCE + ["dite18_static", "dite18_dw3", "dite18_nodcm", "dite18_crw", "dite18_patchpool",
+                             "dite18_nogcm", "dite18_sw", "dite18_litestem", "lite18_cleanfuse",
+                             "dite18_cleanfuse", "lite18_sk", "lite18_spm", "lite18_mpm", "lite18_softgate",
+                             "hrnet_w32_sk", "hrnet_w32_spm"]:
         assert name in list_models()
     assert list_models("dite18_*")[:2] == ["dite18_static", "dite18_dw3"]
 

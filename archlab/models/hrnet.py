@@ -85,9 +85,9 @@ BLOCKS = {
     "shuffle": lambda s, cs: Parallel(ShuffleUnit(c) for c in cs),
     "ccw": lambda s, cs: CCWBlock(
         cs, context=s.context, context_reduction=s.context_reduction, dcm_pool=s.dcm_pool,
-        spatial=s.spatial,
-        num_kernels=tuple(_kernels(s, k) for k in s.num_kernels), split_groups=s.split_groups,
-        weighting=s.weighting, sw_reduction=s.sw_reduction, gcm_reduction=s.gcm_reduction, skip=s.skip),
+        spatial=s.spatial, num_kernels=tuple(_kernels(s, k) for k in s.num_kernels),
+        split_groups=s.split_groups, weighting=s.weighting, sw_reduction=s.sw_reduction,
+        gcm_reduction=s.gcm_reduction, skip=s.skip),
 }
 # Choices a block type has no slot for must stay at these values (a silent no-op would mislead).
 FIXED = {
