@@ -14,8 +14,8 @@ except PackageNotFoundError:  # running from a source tree that was never instal
 # below: importing a subpackage for the first time rebinds the parent's attribute to it.
 from . import profile as _profile_package  # noqa: F401
 from .api import profile
-from .models import build, get_spec, list_models
+from .models import CheckpointError, build, get_spec, list_models, load_checkpoint
 from .results import ProfileError, ProfileInterrupted, Report, load_report
 
-__all__ = ["build", "get_spec", "list_models", "profile", "load_report", "Report", "ProfileError",
-           "ProfileInterrupted", "__version__"]
+__all__ = ["build", "get_spec", "list_models", "profile", "load_checkpoint", "CheckpointError",
+           "load_report", "Report", "ProfileError", "ProfileInterrupted", "__version__"]

@@ -7,16 +7,18 @@ from __future__ import annotations
 
 from torch import nn
 
-from .models import build, get_spec
+from .models import build, get_spec, load_checkpoint
 from .profile import paired_latency, profile_module
 from .results import Report
 
 
 def profile(model_or_name: str | nn.Module, input_size: tuple[int, int, int] | None = None, *,
-            batch: int = 1, device: str = "cpu", **options) -> Report:
+            batch: int = 1, device: str = "cpu", checkpoint=None, **options) -> Report:
     """Profile a registered model (by name, variant grammar included) or any nn.Module.
 
     input_size is (C, H, W); None means the model's default (a plain nn.Module must be given one).
+    checkpoint: weights to load first (a file or a state_dict, see `archlab.load_checkpoint`); the
+    report's notes say what was loaded.
     Other keyword options go to `archlab.profile.profile_module` (conventions, latency, memory, ...).
     """
     if isinstance(model_or_name, str):
@@ -29,8 +31,12 @@ def profile(model_or_name: str | nn.Module, input_size: tuple[int, int, int] | N
         model, name, spec_dict = model_or_name, type(model_or_name).__name__, {}
     else:
         raise TypeError(f"profile() takes a model name or an nn.Module, not {type(model_or_name).__name__}")
-    return profile_module(model, input_size, batch=batch, device=device, model_name=name,
-                          spec=spec_dict, **options)
+    loaded = load_checkpoint(model, checkpoint) if checkpoint is not None else None
+    report = profile_module(model, input_size, batch=batch, device=device, model_name=name,
+                            spec=spec_dict, **options)
+    if loaded is not None:
+        report.notes.append(loaded.note)
+    return report
 
 
 def paired(name: str, base: str, input_size: tuple[int, int, int] | None = None, *, batch: int = 1,

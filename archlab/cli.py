@@ -60,6 +60,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--depth", type=int, default=2, metavar="D", help="module-tree depth shown (default 2)")
     p.add_argument("--cuda-graph", action="store_true",
                    help="time the whole model as a replayed CUDA graph (needs --device cuda)")
+    p.add_argument("--checkpoint", metavar="PATH", help="load these weights first: the authors' "
+                   "released checkpoint (mmpose Lite/Dite-HRNet, HRNet repository) or an archlab "
+                   "state_dict")
     p.add_argument("--out", metavar="DIR", help="output folder (default reports/NAME)")
     p.add_argument("--format", choices=FORMATS, default="table", help="how the table is printed")
 
@@ -147,7 +150,7 @@ def cmd_profile(args) -> int:
     from .report.tables import module_table, totals_lines
 
     outcome = study.profile_to(args.name, args.out, depth=args.depth, cuda_graph=args.cuda_graph,
-                               **_common(args))
+                               checkpoint=args.checkpoint, **_common(args))
     report = outcome.result
     if report is not None and outcome.paths:
         shown = [c for c in (parse_conventions(args.convention) or ()) if c != "archlab"]

@@ -3,9 +3,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from archlab.blocks.ccw import CCWBlock
-from archlab.blocks.context import CRW, DCM, GCM, SW, attention_pool
+from archlab.blocks.context import CRW, DCM, GCM, SW, attention_pool, flat_attention_pool
 from archlab.blocks.conv import STEPS, ConvBN, DWSepConv, channel_shuffle, choose
 from archlab.blocks.dynamic import (DynamicConv2d, DynamicSplitConv, KernelAggregation, KernelAttention,
                                     dynamic_conv2d, dynamic_conv_bn, split_sizes)
@@ -141,6 +142,53 @@ def test_attention_pool_is_per_patch():
     torch.testing.assert_close(out[:, :, 1, 1], ref)
 
 
+def test_flat_attention_pool_is_the_released_reshape():
+    """Each sample's C*H*W values in memory order, as P chunks of C rows of n, weighted by the
+    P consecutive n-long chunks of one softmax over all H*W positions."""
+    b, c, hh, ww, size = 2, 5, 8, 6, (4, 2)
+    p, n = 8, 6
+    x, logits = torch.randn(b, c, hh, ww), torch.randn(b, 1, hh, ww)
+    s = torch.softmax(logits.flatten(1), -1)  # (B, H*W)
+    flat = x.flatten(1)  # (B, C*H*W)
+    ref = torch.zeros(b, c, p)
+    for q in range(p):
+        for ch in range(c):
+            start = q * c * n + ch * n
+            ref[:, ch, q] = (flat[:, start:start + n] * s[:, q * n:(q + 1) * n]).sum(-1)
+    torch.testing.assert_close(flat_attention_pool(x, logits, size), ref.view(b, c, *size))
+    # the halves a block chunks off a batch are not contiguous: still views, same numbers
+    half = torch.cat([torch.randn(b, c, hh, ww), x], 1).chunk(2, dim=1)[1]
+    torch.testing.assert_close(flat_attention_pool(half, logits, size), ref.view(b, c, *size))
+
+
+def _copies(fn, *args) -> int:
+    """aten copy kernels (copy_, clone) that fn dispatches: the strided copies it makes."""
+    names = []
+
+    class Seen(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            names.append(func.overloadpacket.__name__)
+            return func(*args, **(kwargs or {}))
+
+    with Seen():
+        fn(*args)
+    return sum(n in ("copy_", "clone") for n in names)
+
+
+def test_dcm_pooling_forms():
+    xs = [torch.randn(1, 20, 16, 12), torch.randn(1, 40, 8, 6), torch.randn(1, 80, 4, 3)]
+    released, patch = DCM([20, 40, 80]), DCM([20, 40, 80], pool="per_patch")
+    patch.load_state_dict(released.state_dict())
+    assert released.pool_fn is flat_attention_pool and patch.pool_fn is attention_pool
+    assert [y.shape for y in patch(xs)] == [x.shape for x in xs]
+    assert not torch.allclose(released(xs)[0], patch(xs)[0])
+    logits = torch.randn(1, 1, 16, 12)
+    assert _copies(flat_attention_pool, xs[0], logits, (4, 3)) == 0
+    assert _copies(attention_pool, xs[0], logits, (4, 3)) == 2  # gathering the patches
+    with pytest.raises(ValueError, match="did you mean 'per_patch'"):
+        DCM([20, 40], pool="perpatch")
+
+
 def test_residual_blocks():
     assert params(BasicBlock(32)) == 2 * cbn(32, 32, 3)
     assert BasicBlock(32)(torch.randn(1, 32, 8, 8)).shape == (1, 32, 8, 8)
@@ -190,21 +238,41 @@ def test_transition_fusion_head():
     assert isinstance(Transition([40, 80], [40, 80, 160]).branches[0], nn.Identity)
     xs = [torch.randn(1, 8, 8, 8), torch.randn(1, 16, 4, 4)]
     clean = Fusion([8, 16], step="dwsep")
-    dup = Fusion([8, 16], step="dwsep", duplicate_branch0=True)
-    dup.load_state_dict(clean.state_dict())
     assert params(clean) == cbn(16, 8) + cbn(8, 8, 3, 8) + cbn(8, 16)
     assert isinstance(clean.relu, nn.ReLU) and isinstance(clean.paths[0][1][1], nn.Upsample)
-    clean.eval(), dup.eval()
-    up = clean.paths[0][1](xs[1])
-    torch.testing.assert_close(clean(xs)[0], F.relu(xs[0] + up))
-    torch.testing.assert_close(dup(xs)[0], F.relu(2 * xs[0] + up))  # branch 0 counted twice
-    down = clean.paths[1][0](xs[0])
-    torch.testing.assert_close(dup(xs)[1], F.relu(2 * down + xs[1]))
+    clean.eval()
+    up, down = clean.paths[0][1], clean.paths[1][0]
+    with torch.no_grad():
+        ys = clean(xs)
+        torch.testing.assert_close(ys[0], F.relu(xs[0] + up(xs[1])))
+        torch.testing.assert_close(ys[1], F.relu(down(xs[0]) + xs[1]))
+    with pytest.raises(ValueError, match="did you mean 'released'"):
+        Fusion([8, 16], form="releasd")
     assert len(Fusion([8, 16, 32], step="conv3x3", num_outputs=1)(xs + [torch.randn(1, 32, 2, 2)])) == 1
     head = IterativeHead([40, 80, 160, 320])
     assert [y.shape[1] for y in head(_branches())] == [40, 40, 80, 160]  # each mapped one branch up
     assert params(head) == sum(cbn(a, a, 3, a) + cbn(a, b) for a, b in
                                ((320, 160), (160, 80), (80, 40), (40, 40)))
+
+
+@pytest.mark.parametrize("form, relu_in_place", [("released", False), ("released_inplace_relu", True)])
+def test_released_fusion_sums_into_branch_0(form, relu_in_place):
+    """The released code adds in place into branch 0's tensor: branch 0 enters twice, and output 1
+    reads the fused branch 0 (after the ReLU only when that is in place too)."""
+    x0, x1 = torch.randn(1, 8, 8, 8), torch.randn(1, 16, 4, 4)
+    fuse = Fusion([8, 16], step="dwsep", form=form).eval()
+    assert fuse.relu.inplace is relu_in_place
+    up, down = fuse.paths[0][1], fuse.paths[1][0]
+    with torch.no_grad():
+        fused0 = 2 * x0 + up(x1)
+        seen_by_1 = F.relu(fused0) if relu_in_place else fused0
+        want = [F.relu(fused0), F.relu(2 * down(seen_by_1) + x1)]
+        xs = [x0.clone(), x1.clone()]
+        ys = fuse(xs)
+    torch.testing.assert_close(ys[0], want[0])
+    torch.testing.assert_close(ys[1], want[1])
+    torch.testing.assert_close(xs[0], seen_by_1)  # the caller's branch 0 now holds the fused sum
+    assert (ys[0] is xs[0]) is relu_in_place
 
 
 def test_stems():

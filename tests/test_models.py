@@ -5,6 +5,7 @@ import fnmatch
 import pytest
 import torch
 from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from archlab.models import HRSpec, build, get_spec, list_models, list_variants, register
 
@@ -43,10 +44,10 @@ def test_builds_and_runs(name):
 
 
 def test_registry_holds_every_named_model():
-    for name in REFERENCE + ["dite18_static", "dite18_dw3", "dite18_nodcm", "dite18_crw", "dite18_nogcm",
-                             "dite18_sw", "dite18_litestem", "lite18_cleanfuse", "dite18_cleanfuse",
-                             "lite18_sk", "lite18_spm", "lite18_mpm", "lite18_softgate", "hrnet_w32_sk",
-                             "hrnet_w32_spm"]:
+    for name in REFERENCE + ["dite18_static", "dite18_dw3", "dite18_nodcm", "dite18_crw", "dite18_patchpool",
+                             "dite18_nogcm", "dite18_sw", "dite18_litestem", "lite18_cleanfuse",
+                             "dite18_cleanfuse", "lite18_sk", "lite18_spm", "lite18_mpm", "lite18_softgate",
+                             "hrnet_w32_sk", "hrnet_w32_spm"]:
         assert name in list_models()
     assert list_models("dite18_*")[:2] == ["dite18_static", "dite18_dw3"]
 
@@ -136,10 +137,11 @@ def test_overrides_and_grammar():
     assert spec.context == "crw" and spec.base == "dite18" and "dcm -> crw" in spec.change
     lite30 = params(build("lite30"))
     assert params(build("lite18@num_modules=3-8-3")) == lite30
-    assert params(build("lite18@num_modules=(3,8,3),duplicate_branch0=false")) == lite30
+    assert params(build("lite18@num_modules=(3,8,3),fusion=clean")) == lite30
     assert params(build("dite18@dynamic=false")) == params(build("dite18_static"))
     assert params(build("dite18", num_kernels=(1, 1, 1, 1), stem_kernels=1)) == params(build("dite18_static"))
-    assert get_spec("lite18@duplicate_branch0=no").duplicate_branch0 is False
+    assert get_spec("lite18@fusion=clean").fusion == "clean"
+    assert get_spec("dite18_patchpool").dcm_pool == "per_patch"
 
 
 def test_bad_names():
@@ -159,6 +161,10 @@ def test_bad_names():
         get_spec("lite18@channels=40-80-160")
     with pytest.raises(ValueError, match="block 'basic' has no context"):
         build("hrnet_w32@context=dcm")
+    with pytest.raises(ValueError, match="did you mean 'released'"):
+        build("lite18@fusion=releasd")
+    with pytest.raises(ValueError, match="dcm_pool is a choice of context 'dcm' only"):
+        build("lite18@dcm_pool=per_patch")
 
 
 @pytest.mark.parametrize("name", ["hrnet_w32", "lite18", "dite18"])
@@ -175,6 +181,58 @@ def test_bad_inputs_fail_before_any_conv(name):
     with pytest.raises(ValueError, match=r"\(B, 3, H, W\)"):
         model(torch.randn(3, 128, 96))
     assert not ran
+
+
+@pytest.mark.parametrize("name, fusion", [("hrnet_w32", "clean"), ("lite18", "released"),
+                                          ("lite30", "released"), ("naive_lite18", "released"),
+                                          ("wider_naive_lite18", "released"),
+                                          ("dite18", "released_inplace_relu"),
+                                          ("dite30", "released_inplace_relu")])
+def test_reference_models_fuse_as_the_released_code(name, fusion):
+    spec = get_spec(name)
+    assert spec.fusion == fusion and spec.dcm_pool == "released"
+    assert {m.form for m in build(name).modules() if type(m).__name__ == "Fusion"} == {fusion}
+
+
+@pytest.mark.parametrize("name", ["lite18", "dite18", "naive_lite18"])
+def test_in_place_fusion_trains(name):
+    """The released code trains with its in-place sums and ReLU: so must the models that mirror it."""
+    torch.manual_seed(0)
+    model = build(name).train()
+    model(torch.randn(2, 3, 64, 64)).sum().backward()
+    grads = [p.grad for p in model.parameters()]
+    assert all(g is not None and torch.isfinite(g).all() for g in grads)
+
+
+def _copies(model: nn.Module, x: torch.Tensor) -> int:
+    """Strided copies (aten clone / copy_) one forward dispatches."""
+    seen = []
+
+    class Seen(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            seen.append(func.overloadpacket.__name__)
+            return func(*args, **(kwargs or {}))
+
+    with torch.no_grad(), Seen():
+        model(x)
+    return sum(n in ("clone", "copy_") for n in seen)
+
+
+def test_dite18_copies_only_where_the_released_code_does():
+    """The released code copies once per channel shuffle (a transpose made contiguous) and nowhere
+    else; dite18 does the same. Per-patch DCM pooling gathers patches: 2 more per pooled map."""
+    from archlab.blocks.ccw import CCWBlock
+    from archlab.blocks.dynamic import DynamicSplitConv
+    from archlab.blocks.stems import DGCStem
+    model = build("dite18").eval()
+    shuffles = sum(len(m.spatial) if isinstance(m, CCWBlock) else
+                   int(isinstance(m, DGCStem) or (isinstance(m, DynamicSplitConv) and m.groups > 1))
+                   for m in model.modules())
+    pooled = sum(len(m.context.masks) for m in model.modules() if isinstance(m, CCWBlock))
+    x = torch.randn(1, 3, 128, 96)
+    assert (shuffles, pooled) == (65, 32)
+    assert _copies(model, x) == shuffles
+    assert _copies(build("dite18_patchpool").eval(), x) == shuffles + 2 * pooled
 
 
 def test_list_variants_puts_each_base_before_its_variants():

@@ -28,11 +28,12 @@ from .gates import SoftGate
 from .selective import SKConv
 from .strip import SPM
 
-# Context across branches: (half-widths, reduction) -> module taking and returning a list.
+# Context across branches: (half-widths, reduction, DCM pooling form) -> module taking and
+# returning a list.
 CONTEXT = {
-    "crw": lambda cs, r: CrossResolutionWeighting(cs, reduction=r),
-    "dcm": lambda cs, r: DenseContextModeling(cs, reduction=r),
-    "none": lambda cs, r: nn.Identity(),
+    "crw": lambda cs, r, pool: CrossResolutionWeighting(cs, reduction=r),
+    "dcm": lambda cs, r, pool: DenseContextModeling(cs, reduction=r, pool=pool),
+    "none": lambda cs, r, pool: nn.Identity(),
 }
 # Spatial conv of one branch: (channels, kernels, split groups) -> module.
 SPATIAL = {
@@ -67,7 +68,7 @@ class CCWBlock(nn.Module):
     """Split-weight-shuffle block over all branches; list of (B, C_i, H_i, W_i) -> same shapes."""
 
     def __init__(self, channels: Sequence[int], *, context: str = "crw", context_reduction: int = 8,
-                 spatial: str = "dw3", num_kernels: Sequence[int] | None = None,
+                 dcm_pool: str = "released", spatial: str = "dw3", num_kernels: Sequence[int] | None = None,
                  split_groups: Sequence[int] | None = None, weighting: str = "sw", sw_reduction: int = 4,
                  gcm_reduction: Sequence[int] | None = None, skip: str = "identity"):
         super().__init__()
@@ -82,7 +83,7 @@ class CCWBlock(nn.Module):
         make_spatial = choose(SPATIAL, spatial, "spatial conv")
         make_weighting = choose(WEIGHTING, weighting, "weighting")
         make_skip = choose(SKIP, skip, "skip")
-        self.context = make_context(halves, context_reduction)
+        self.context = make_context(halves, context_reduction, dcm_pool)
         self.spatial = nn.ModuleList(make_spatial(c, k, g) for c, k, g in zip(halves, kernels, groups))
         self.weighting = nn.ModuleList(make_weighting(c, sw_reduction, r) for c, r in zip(halves, gcm_r))
         self.skip = nn.ModuleList(make_skip(c) for c in halves)

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .conv import ConvBN
+from .conv import ConvBN, choose
 from .gates import SqueezeExcite
 
 
@@ -82,7 +82,9 @@ class GlobalContextModeling(nn.Module):
 
 def attention_pool(x: torch.Tensor, logits: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
     """Pool (B, C, H, W) to (B, C, h, w): each output cell is the softmax(logits)-weighted mean of its
-    (H/h) x (W/w) patch; `logits` is (B, 1, H, W). H and W must be multiples of h and w."""
+    (H/h) x (W/w) patch; `logits` is (B, 1, H, W). H and W must be multiples of h and w.
+
+    The paper's attention pooling; the gathering of patches costs two strided copies per call."""
     b, c, hh, ww = x.shape
     h, w = size
     ph, pw = hh // h, ww // w
@@ -95,18 +97,40 @@ def attention_pool(x: torch.Tensor, logits: torch.Tensor, size: Sequence[int]) -
     return pooled.view(b, h, w, c).permute(0, 3, 1, 2)  # (B, C, h, w)
 
 
+def flat_attention_pool(x: torch.Tensor, logits: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
+    """Dite-HRNet's released pooling, (B, C, H, W) -> (B, C, h, w), with P = h*w, n = H*W/P: the
+    softmax of `logits` (B, 1, H, W) runs over all H*W positions, and each sample's C*H*W values
+    are read, in memory order, as P chunks of C rows of n values, weighted by the P consecutive
+    n-long chunks of that softmax. Channels and positions mix, and every reshape is a view: no
+    copy, as in the authors' code. Needs x contiguous within each sample (the halves a block
+    chunks off are) and H*W divisible by P."""
+    b, c, hh, ww = x.shape
+    p = size[0] * size[1]
+    n = hh * ww // p
+    attn = F.softmax(logits.view(b, 1, hh * ww), dim=2).view(b, p, n, 1)  # (B, P, n, 1)
+    pooled = torch.matmul(x.view(b, p, c, n), attn)  # (B, P, C, n) @ -> (B, P, C, 1)
+    return pooled.permute(0, 2, 1, 3).view(b, c, *size)  # (B, C, P, 1) -> (B, C, h, w)
+
+
+# DCM pooling forms: the released code's function, or the paper's per-patch pooling.
+POOLS = {"released": flat_attention_pool, "per_patch": attention_pool}
+
+
 class DenseContextModeling(nn.Module):
-    """DCM: CRW whose pooling is attention pooling per patch (a 1x1 C->1 mask conv per branch).
+    """DCM: CRW whose pooling is attention pooling (a 1x1 C->1 mask conv per pooled branch).
 
     Every branch but the lowest is attention-pooled to the lowest branch's size; the lowest passes as
     it is and so has no mask conv (the authors build one and never run it). Then concat ->
     ConvBN(sum C -> sum C/r) + ReLU -> Conv1x1(-> sum C, bias) -> Sigmoid -> split, nearest-upsample,
-    multiply. The authors' reshape mixes channels with positions; this is the per-patch pooling the
-    paper describes, with the same parameters and multiply-adds.
+    multiply. pool="released" reproduces the authors' code (`flat_attention_pool`: channels and
+    positions mixed, no copy); pool="per_patch" is the pooling the paper describes
+    (`attention_pool`). Both have the same parameters and multiply-adds.
     """
 
-    def __init__(self, channels: Sequence[int], *, reduction: int = 8):
+    def __init__(self, channels: Sequence[int], *, reduction: int = 8, pool: str = "released"):
         super().__init__()
+        self.pool_fn = choose(POOLS, pool, "DCM pooling")
+        self.pool_form = pool
         self.channels = list(channels)
         total = sum(self.channels)
         mid = _mid(total, reduction, "DenseContextModeling")
@@ -117,10 +141,13 @@ class DenseContextModeling(nn.Module):
 
     def forward(self, xs: list[torch.Tensor]) -> list[torch.Tensor]:
         size = xs[-1].shape[-2:]
-        pooled = [attention_pool(x, mask(x), size) for x, mask in zip(xs, self.masks)] + [xs[-1]]
+        pooled = [self.pool_fn(x, mask(x), size) for x, mask in zip(xs, self.masks)] + [xs[-1]]
         weights = self.sigmoid(self.expand(self.reduce(torch.cat(pooled, dim=1))))
         weights = torch.split(weights, self.channels, dim=1)
         return [x * F.interpolate(w, size=x.shape[-2:], mode="nearest") for x, w in zip(xs, weights)]
+
+    def extra_repr(self) -> str:
+        return f"pool={self.pool_form}"
 
 
 # The papers' short names.

@@ -50,25 +50,39 @@ class Transition(nn.Module):
         return [branch(xs[i] if i < self.num_inputs else xs[-1]) for i, branch in enumerate(self.branches)]
 
 
+# Fusion forms: name -> (sums in place into branch 0's tensor as the released code does,
+# fusion ReLU in place). HRNet's code and the clean form sum out of place.
+FUSIONS = {
+    "clean": (False, False),
+    "released": (True, False),  # Lite-HRNet's released code
+    "released_inplace_relu": (True, True),  # Dite-HRNet's released code: its fusion ReLU is in place too
+}
+
+
 class Fusion(nn.Module):
     """Output i = ReLU(sum_j f_ij(x_j)): f_ii identity; j > i: 1x1 ConvBN + nearest upsample;
     j < i: i-j stride-2 conv steps (ReLU after all but the last, the last maps to C_i).
 
-    duplicate_branch0=True reproduces the released Lite/Dite code: the sum starts from branch 0's term
-    and the loop adds every j, 0 included, so branch 0 enters every output twice and its
-    downsampling path runs twice. False gives the clean sum (HRNet's form).
+    form="clean": each branch's term once, added out of place (HRNet's fusion).
+    form="released" (Lite-HRNet's released code): output i starts from x_0 (i = 0) or f_i0(x_0)
+    and the loop adds every j from 0 in place, so branch 0 enters every output twice (for i > 0 its
+    downsampling path runs twice); for i = 0 the sum is accumulated INTO x_0, so every later output
+    reads the fused output 0 (before its ReLU) through f_i0, not branch 0's block output.
+    form="released_inplace_relu" (Dite-HRNet's): the same with the ReLU in place, so later outputs
+    read fused output 0 after its ReLU. The released forms overwrite the caller's x_0.
     num_outputs < len(channels) keeps only the highest branches (HRNet's last module keeps one).
     """
 
-    def __init__(self, channels: Sequence[int], *, step: str = "dwsep", duplicate_branch0: bool = False,
+    def __init__(self, channels: Sequence[int], *, step: str = "dwsep", form: str = "clean",
                  num_outputs: int | None = None):
         super().__init__()
         make = choose(STEPS, step, "conv step")
+        self.in_place, relu_in_place = choose(FUSIONS, form, "fusion form")
+        self.form = form
         n = len(channels)
         num_outputs = n if num_outputs is None else num_outputs
         if not 1 <= num_outputs <= n:
             raise ValueError(f"Fusion of {n} branches cannot give {num_outputs} outputs")
-        self.duplicate_branch0 = bool(duplicate_branch0)
         self.paths = nn.ModuleList()
         for i in range(num_outputs):
             row = nn.ModuleList()
@@ -82,20 +96,32 @@ class Fusion(nn.Module):
                     steps = [make(c, c, 2, act="relu") for _ in range(i - j - 1)]
                     row.append(nn.Sequential(*steps, make(c, channels[i], 2, act="none")))
             self.paths.append(row)
-        self.relu = nn.ReLU()  # one module shared by every output
+        self.relu = nn.ReLU(inplace=relu_in_place)  # one module shared by every output
 
     def forward(self, xs: list[torch.Tensor]) -> list[torch.Tensor]:
+        return self._released(xs) if self.in_place else self._clean(xs)
+
+    def _clean(self, xs: list[torch.Tensor]) -> list[torch.Tensor]:
         outs = []
         for row in self.paths:
             y = row[0](xs[0])
-            # the released light nets start from branch 0's term AND loop over j = 0 again
-            for j in range(0 if self.duplicate_branch0 else 1, len(xs)):
+            for j in range(1, len(xs)):
                 y = y + row[j](xs[j])
             outs.append(self.relu(y))
         return outs
 
+    def _released(self, xs: list[torch.Tensor]) -> list[torch.Tensor]:
+        outs = []
+        for i, row in enumerate(self.paths):
+            # for i = 0, y IS xs[0] (row[0] is the identity): the += below write into branch 0
+            y = row[0](xs[0])
+            for j, x in enumerate(xs):
+                y += row[j](x)
+            outs.append(self.relu(y))
+        return outs
+
     def extra_repr(self) -> str:
-        return f"duplicate_branch0={self.duplicate_branch0}"
+        return f"form={self.form}"
 
 
 class IterativeHead(nn.Module):

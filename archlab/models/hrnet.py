@@ -39,6 +39,7 @@ class HRSpec(ModelSpec):
     step: str = "dwsep"  # conv step of transitions and fusion: conv3x3 | dwsep
     context: str = "crw"  # ccw: crw | dcm | none
     context_reduction: int = 8  # sum C / r in CRW and DCM
+    dcm_pool: str = "released"  # DCM's attention pooling: released (the authors' code) | per_patch
     spatial: str = "dw3"  # ccw: dw3 | dsc | sk; basic: conv3x3 | sk (its first 3x3)
     num_kernels: tuple[int, ...] = (1, 1, 1, 1)  # DKA kernels of the spatial conv, per branch
     split_groups: tuple[int, ...] = (1, 1, 1, 1)  # DSC groups, per branch
@@ -47,7 +48,7 @@ class HRSpec(ModelSpec):
     sw_reduction: int = 4
     gcm_reduction: tuple[int, ...] = (4, 4, 8, 8)  # per branch; the DGC stem uses entry 0
     skip: str = "identity"  # ccw: identity | softgate (the untouched half x1)
-    duplicate_branch0: bool = True  # the released Lite/Dite fusion adds branch 0's term twice
+    fusion: str = "released"  # blocks.fusion.FUSIONS: released | released_inplace_relu | clean
     head: str = "iterative"  # iterative (all branches kept) | none (last module outputs branch 0)
     neck: str = "none"  # none | mpm: applied to the 1/4 features the keypoint head reads
 
@@ -83,9 +84,10 @@ BLOCKS = {
     "basic": lambda s, cs: Parallel(BasicBlock(c, spatial=s.spatial, gate=s.weighting) for c in cs),
     "shuffle": lambda s, cs: Parallel(ShuffleUnit(c) for c in cs),
     "ccw": lambda s, cs: CCWBlock(
-        cs, context=s.context, context_reduction=s.context_reduction, spatial=s.spatial,
-        num_kernels=tuple(_kernels(s, k) for k in s.num_kernels), split_groups=s.split_groups,
-        weighting=s.weighting, sw_reduction=s.sw_reduction, gcm_reduction=s.gcm_reduction, skip=s.skip),
+        cs, context=s.context, context_reduction=s.context_reduction, dcm_pool=s.dcm_pool,
+        spatial=s.spatial, num_kernels=tuple(_kernels(s, k) for k in s.num_kernels),
+        split_groups=s.split_groups, weighting=s.weighting, sw_reduction=s.sw_reduction,
+        gcm_reduction=s.gcm_reduction, skip=s.skip),
 }
 # Choices a block type has no slot for must stay at these values (a silent no-op would mislead).
 FIXED = {
@@ -134,6 +136,9 @@ class HRNet(nn.Module):
             if getattr(spec, field) != value:
                 raise ValueError(f"{spec.name}: block '{spec.block}' has no {field} choice "
                                  f"({field} must be '{value}', got '{getattr(spec, field)}')")
+        if spec.context != "dcm" and spec.dcm_pool != HRSpec.dcm_pool:
+            raise ValueError(f"{spec.name}: dcm_pool is a choice of context 'dcm' only "
+                             f"(context is '{spec.context}')")
         head_cls = choose(HEADS, spec.head, "head")
         make_neck = choose(NECKS, spec.neck, "neck")
         self.stem = choose(STEMS, spec.stem, "stem")(spec)
@@ -151,7 +156,7 @@ class HRNet(nn.Module):
             for m in range(num_modules):
                 keep_one = last_stage and m == num_modules - 1 and head_cls is None
                 blocks = nn.Sequential(*(make_block(spec, cs) for _ in range(spec.num_blocks)))
-                fuse = Fusion(cs, step=spec.step, duplicate_branch0=spec.duplicate_branch0,
+                fuse = Fusion(cs, step=spec.step, form=spec.fusion,
                               num_outputs=1 if keep_one else None)
                 modules.append(HRModule(blocks, fuse))
             stages.append(Stage(Transition(prev, cs, step=spec.step), nn.Sequential(*modules)))

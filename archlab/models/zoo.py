@@ -24,6 +24,7 @@ import fnmatch
 from torch import nn
 
 from .hrnet import HRSpec
+from .loading import load_checkpoint
 from .resnet import SKNET50
 from .spec import ModelSpec, _show, check_settings
 
@@ -75,15 +76,23 @@ def get_spec(name: str | ModelSpec) -> ModelSpec:
     return spec.derive_from(settings) if at else spec
 
 
-def build(name: str | ModelSpec, **overrides) -> nn.Module:
-    """Build a model by name (or spec), with settings overridden, e.g. build("lite18", num_keypoints=16)."""
+def build(name: str | ModelSpec, *, checkpoint=None, **overrides) -> nn.Module:
+    """Build a model by name (or spec), with settings overridden, e.g. build("lite18", num_keypoints=16).
+
+    checkpoint: a file (the authors' released checkpoint or an archlab state_dict) or a state_dict
+    to load, see `archlab.models.loading.load_checkpoint`; what it did is kept on the model as
+    `model.loaded_checkpoint` (a CheckpointInfo, whose `note` names any tensor left out).
+    """
     spec = get_spec(name)
     if overrides:
         check_settings(spec, overrides)
         text = ",".join(f"{k}={_show(v)}" for k, v in overrides.items())
         change = "; ".join(f"{k}: {_show(getattr(spec, k, None))} -> {_show(v)}" for k, v in overrides.items())
         spec = spec.derive(f"{spec.name}@{text}", change, **overrides)
-    return spec.build()
+    model = spec.build()
+    if checkpoint is not None:
+        model.loaded_checkpoint = load_checkpoint(model, checkpoint)
+    return model
 
 
 _POSE = (3, 256, 192)
@@ -92,7 +101,7 @@ HRNET_W32 = register(HRSpec(
     name="hrnet_w32", family="hrnet", input_size=_POSE, stem="hrnet", stem_channels=64,
     stage1_blocks=4, channels=(32, 64, 128, 256), num_modules=(1, 4, 3), num_blocks=4,
     block="basic", step="conv3x3", context="none", spatial="conv3x3", weighting="none",
-    duplicate_branch0=False, head="none",
+    fusion="clean", head="none",
     golden_params=28_536_113, golden_fvcore=7_685_342_208,
     reported=(("coco_ap_256x192", 74.4), ("coco_ap_384x288", 75.8))))
 HRNET_W48 = register(dataclasses.replace(
@@ -103,7 +112,7 @@ HRNET_W48 = register(dataclasses.replace(
 LITE18 = register(HRSpec(
     name="lite18", family="lite-hrnet", input_size=_POSE, stem="lite", stem_channels=32,
     channels=(40, 80, 160, 320), num_modules=(2, 4, 2), num_blocks=2, block="ccw", step="dwsep",
-    context="crw", spatial="dw3", weighting="sw", duplicate_branch0=True, head="iterative",
+    context="crw", spatial="dw3", weighting="sw", fusion="released", head="iterative",
     golden_params=1_130_769, golden_fvcore=266_314_752,
     reported=(("coco_ap_256x192", 64.8), ("coco_ap_384x288", 67.6))))
 LITE30 = register(dataclasses.replace(
@@ -124,7 +133,7 @@ WIDER_NAIVE_LITE18 = register(dataclasses.replace(
 DITE18 = register(dataclasses.replace(
     LITE18, name="dite18", family="dite-hrnet", stem="dgc", stem_kernels=4, context="dcm",
     context_reduction=8, spatial="dsc", num_kernels=(4, 4, 2, 1), split_groups=(1, 1, 2, 4),
-    weighting="gcm", gcm_reduction=(4, 4, 8, 8),
+    weighting="gcm", gcm_reduction=(4, 4, 8, 8), dcm_pool="released", fusion="released_inplace_relu",
     golden_params=1_185_477, golden_fvcore=272_851_618,
     reported=(("coco_ap_256x192", 65.9), ("coco_ap_384x288", 69.0))))
 DITE30 = register(dataclasses.replace(
@@ -145,16 +154,21 @@ for _spec in (
                   touches=_CONTEXT),
     DITE18.derive("dite18_crw", "dense context modeling replaced by Lite-HRNet's cross-resolution "
                   "weighting, from DCM", context="crw", touches=_CONTEXT),
+    DITE18.derive("dite18_patchpool", "DCM pools each patch of each channel on its own (softmax within "
+                  "the patch, as the paper describes), from the released code's flat reshape",
+                  dcm_pool="per_patch", touches=_CONTEXT),
     DITE18.derive("dite18_nogcm", "global context modeling removed, from GCM", weighting="none",
                   touches=_WEIGHTING),
     DITE18.derive("dite18_sw", "global context modeling replaced by Lite-HRNet's spatial weighting, "
                   "from GCM", weighting="sw", touches=_WEIGHTING),
     DITE18.derive("dite18_litestem", "Lite-HRNet's stem, from the dynamic global context stem",
                   stem="lite", touches=("stem",)),
-    LITE18.derive("lite18_cleanfuse", "fusion sums each branch once, from the released code's "
-                  "duplicated branch-0 term", duplicate_branch0=False, touches=("*.fuse",)),
-    DITE18.derive("dite18_cleanfuse", "fusion sums each branch once, from the released code's "
-                  "duplicated branch-0 term", duplicate_branch0=False, touches=("*.fuse",)),
+    LITE18.derive("lite18_cleanfuse", "fusion sums each branch's own output once, from the released "
+                  "code's in-place sum (branch 0 twice, later outputs reading fused output 0)",
+                  fusion="clean", touches=("*.fuse",)),
+    DITE18.derive("dite18_cleanfuse", "fusion sums each branch's own output once, from the released "
+                  "code's in-place sum and ReLU (branch 0 twice, later outputs reading fused output 0)",
+                  fusion="clean", touches=("*.fuse",)),
     LITE18.derive("lite18_sk", "the block's dw 3x3 replaced by a selective-kernel conv with "
                   "depthwise paths (3x3 + dilated 3x3), from dw 3x3 ConvBN", spatial="sk",
                   touches=_SPATIAL),

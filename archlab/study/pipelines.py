@@ -62,6 +62,9 @@ def _profile_item(job: Job, store: Store, opts: dict, *, fresh: bool, keep_noisy
             report = merge_latency(partial, timed)
         else:
             report = profile_module(job.model, job.shape, **common)
+        loaded = getattr(job.model, "loaded_checkpoint", None)
+        if loaded is not None and loaded.note not in report.notes:
+            report.notes.append(loaded.note)
         if report.timing.get("reliable") is False:
             log(f"{job.name}: ⚠ latency not reliable: " + "; ".join(report.timing["warnings"]))
         return report
@@ -92,12 +95,13 @@ def _options(conventions, latency, device, threads, extra) -> dict:
 
 def profile_to(name: str, out: str | Path | None = None, *, input_size=None, batch: int = 1,
                device: str = "cpu", threads: int | None = None, conventions=None,
-               latency: bool = True, cuda_graph: bool = False, depth: int = 2,
+               latency: bool = True, cuda_graph: bool = False, depth: int = 2, checkpoint=None,
                fresh: bool = False, keep_noisy: bool = False, replace: bool = False,
                force: bool = False, store: str | Path = DEFAULT_ROOT, progress: bool = True,
                log=log_line) -> Outcome:
     """Profile one registered model (name grammar included) into `out` (default reports/NAME):
-    report.json, modules.csv, summary.md and plots; reused from the store when it holds it."""
+    report.json, modules.csv, summary.md and plots; reused from the store when it holds it.
+    `checkpoint`: weights to load first (see archlab.load_checkpoint)."""
     from ..profile import DEFAULT_CONVENTIONS
     from ..report.files import write_report
 
@@ -108,7 +112,7 @@ def profile_to(name: str, out: str | Path | None = None, *, input_size=None, bat
     extra = {"cuda_graph": True} if cuda_graph else {}
     opts = _options(conventions or DEFAULT_CONVENTIONS, latency, device, threads, extra)
     [job] = plan([name], input_size=input_size, batch=batch, device=device, threads=threads,
-                 options=extra or None, force=force, say=log)
+                 options=extra or None, force=force, checkpoint=checkpoint, say=log)
     folder = Path(out) if out else Path("reports") / safe_name(job.name)
     outcome = Outcome(folder)
     with OutputFolder(folder, kind="report", names=[job.name], replace=replace):
