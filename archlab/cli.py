@@ -22,13 +22,15 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _measure_options(p: argparse.ArgumentParser, conventions: str = "all") -> None:
+    from .profile.conventions import TABLE
+
     p.add_argument("--input", metavar="HxW", help="input size, HxW or CxHxW (default: the model's own)")
     p.add_argument("--batch", type=int, default=1, metavar="N", help="batch size (default 1)")
     p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     p.add_argument("--threads", type=int, metavar="N", help="CPU threads (default: torch's)")
     p.add_argument("--convention", action="append", metavar="NAME",
-                   help="counting convention(s) to compute: archlab, fvcore, thop, paper-hook, "
-                        f"paper-conv (repeat or comma-separate; default {conventions})")
+                   help=f"counting convention(s) to compute: {', '.join(TABLE)} (repeat or "
+                        f"comma-separate; default {conventions})")
     p.add_argument("--no-latency", action="store_true",
                    help="count only; do not time (in a comparison: no paired timing)")
     p.add_argument("--fresh", action="store_true", help="measure again even if the store holds it")
@@ -76,14 +78,14 @@ def parser() -> argparse.ArgumentParser:
     what = p.add_subparsers(dest="what", required=True, parser_class=_Parser)
     v = what.add_parser("variants", help="every registered variant against its base")
     v.add_argument("--base", nargs="+", metavar="NAME", help="only the variants of these models")
-    _measure_options(v, conventions="archlab, paper-hook, paper-conv")
+    _measure_options(v, conventions="those archlab counts itself, not fvcore or thop")
     v.add_argument("--out", metavar="DIR",
                    help="default reports/variants/all (or reports/variants/BASE+... with --base)")
     m = what.add_parser("models", help="any models, against the first (or --base)")
     m.add_argument("names", nargs="+", metavar="NAME")
     m.add_argument("--base", metavar="NAME",
                    help="the model the others are compared with (default: the first)")
-    _measure_options(m, conventions="archlab, paper-hook, paper-conv")
+    _measure_options(m, conventions="those archlab counts itself, not fvcore or thop")
     m.add_argument("--out", metavar="DIR", help="default reports/compare/A+B+...")
     return top
 

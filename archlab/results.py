@@ -12,7 +12,7 @@ from pathlib import Path
 
 from typing_extensions import TypedDict
 
-SCHEMA = "archlab.report/1"
+SCHEMA = "archlab.report/2"
 
 
 class InputInfo(TypedDict, total=False):
@@ -26,9 +26,10 @@ class InputInfo(TypedDict, total=False):
 class ModuleStat:
     """Inclusive cost of one module (its own ops and its children's), for the whole batch.
 
-    `name` is the `named_modules()` name ("" = the whole model). `macs` and `flops` follow the
-    archlab convention (1 multiply-add = 1 MAC = 2 FLOPs); `counts` holds the raw count of every
-    convention computed, keyed by its name. `self_ms` is the time of the module's own operators,
+    `name` is the `named_modules()` name ("" = the whole model), `parent` its parent's (None for
+    the whole model). `macs` and `flops` follow the archlab convention (1 multiply-add = 1 MAC = 2
+    FLOPs); `counts` holds the raw count of every other convention computed, keyed by its name
+    (`count(name)` reads any convention, archlab's included). `self_ms` is the time of the module's own operators,
     `latency_ms` that plus its submodules' (so a container's self_ms is 0, and the model's
     latency_ms is the operator time of the whole forward, `timing["op_ms"]`). None means "not
     measured", never zero.
@@ -46,6 +47,11 @@ class ModuleStat:
     counts: dict[str, int | float] = field(default_factory=dict)
     error: str | None = None
     self_ms: float | None = None
+    parent: str | None = None
+
+    def count(self, convention: str):
+        """This module's count under `convention` (archlab's is `macs`); None if not computed."""
+        return self.macs if convention == "archlab" else self.counts.get(convention)
 
 
 @dataclass
@@ -58,9 +64,11 @@ class Report:
     env:      device and its name, threads, torch / archlab / fvcore versions, cudnn and TF32 state,
               date made, ...
     rows:     one ModuleStat per module, in `named_modules()` order, the whole model first
-    totals:   params, macs, flops, act_bytes, latency and memory figures, and one entry per
-              convention computed ('archlab', 'fvcore', 'thop', 'paper-hook', 'paper-conv') with
-              that convention's raw whole-model count
+    totals:   params, macs, flops (archlab's), act_bytes, latency and memory figures, and one
+              entry per other convention computed ('fvcore', 'paper-hook', ...) with its raw
+              whole-model count (`count(name)` reads any, archlab's included)
+    conventions: the table entry of every convention counted (rule, unit, published unit and
+              divisor, how computed), so the report explains its own numbers
     coverage: the op ledger: counted / free / uncounted ops with call counts and traffic shares
     timing:   method and spread of the whole-model latency (median, p10, p90, IQR, n), whether it
               can be trusted (`reliable`, `warnings`, load, CPU share, threads, cores), op_ms (the
@@ -80,6 +88,7 @@ class Report:
     timing: dict = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     complete: bool = True  # False: an interrupted profile, kept with what it measured
+    conventions: dict[str, dict] = field(default_factory=dict)
     schema: str = SCHEMA
 
     def row(self, name: str = "") -> ModuleStat:
@@ -88,17 +97,21 @@ class Report:
                 return r
         raise KeyError(f"no module named {name!r} in the report of {self.model}")
 
+    def count(self, convention: str):
+        """The whole model's raw count under `convention` (archlab's is totals['macs'])."""
+        return self.totals.get("macs" if convention == "archlab" else convention)
+
     def to_frame(self):
-        """One row per module: module, type, depth, params, macs, flops, act_bytes, latency_ms,
-        peak_bytes, then one column per convention (`macs[fvcore]`, ...)."""
+        """One row per module: module, parent, type, depth, params, macs, flops, act_bytes,
+        latency_ms, self_ms, peak_bytes, then one column per other convention (`macs[fvcore]`)."""
         import pandas as pd
 
         records = []
         for r in self.rows:
-            rec = {"module": r.name, "type": r.type, "depth": r.depth, "params": r.params,
-                   "macs": r.macs, "flops": r.flops, "act_bytes": r.act_bytes,
-                   "latency_ms": r.latency_ms, "peak_bytes": r.peak_bytes, "self_ms": r.self_ms}
-            rec.update({f"count[{k}]": v for k, v in r.counts.items()})
+            rec = {"module": r.name, "parent": r.parent, "type": r.type, "depth": r.depth,
+                   "params": r.params, "macs": r.macs, "flops": r.flops, "act_bytes": r.act_bytes,
+                   "latency_ms": r.latency_ms, "self_ms": r.self_ms, "peak_bytes": r.peak_bytes}
+            rec.update({f"macs[{k}]": v for k, v in r.counts.items()})
             records.append(rec)
         return pd.DataFrame.from_records(records)
 
@@ -140,7 +153,8 @@ def merge_latency(counted: Report, timed: Report) -> Report:
         n for n in timed.notes if n not in counted.notes]
     env = {**timed.env, "conventions": counted.env.get("conventions")}
     return Report(model=counted.model, spec=counted.spec, input=counted.input, env=env, rows=rows,
-                  totals=totals, coverage=counted.coverage, timing=timed.timing, notes=notes)
+                  totals=totals, coverage=counted.coverage, timing=timed.timing, notes=notes,
+                  conventions=counted.conventions)
 
 
 class ReportError(ValueError):

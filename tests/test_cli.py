@@ -182,3 +182,29 @@ def test_a_crash_in_one_model_is_recorded_and_the_rest_go_on(cli, monkeypatch):
     table = pd.read_csv(Path("reports/compare/sknet50+lite18/table.csv")).set_index("model")
     assert "simulated failure" in table.loc["lite18", "error"]
     assert pd.isna(table.loc["sknet50", "error"])
+
+
+# ---------------------------------------------------------------- the table of conventions
+
+def test_a_convention_added_to_the_table_shows_everywhere(cli, monkeypatch):
+    from archlab.profile.conventions import TABLE, Convention
+
+    monkeypatch.setitem(TABLE, "conv-only", Convention(
+        "conv-only", rule="multiply-adds of convolutions only", computed_by="dispatch",
+        divisor=1e6, published="M (1e6)", selects=lambda cat, op, linear: cat == "conv"))
+    args = ["--input", "64x64", "--no-latency", "--convention", "archlab,conv-only", *QUIET]
+    code, out, err = cli("profile", "lite18", *args, "--depth", "0")
+    assert code == 0, err
+    assert "conv-only M (1e6)" in out.splitlines()[0]  # the module table's column
+    csv = pd.read_csv("reports/lite18/modules.csv")
+    report = load_report("reports/lite18")
+    assert csv["macs[conv-only]"].iloc[0] == report.count("conv-only")  # the model's row
+    assert report.count("conv-only") == report.coverage["categories"]["archlab"]["conv"]
+    summary = Path("reports/lite18/summary.md").read_text()
+    assert "| conv-only |" in summary and "multiply-adds of convolutions only" in summary
+    code, _, err = cli("compare", "models", "lite18", "naive_lite18", *args)
+    assert code == 0, err
+    folder = Path("reports/compare/lite18+naive_lite18")
+    head = next(ln for ln in (folder / "table.md").read_text().splitlines() if ln.startswith("| model"))
+    assert "conv-only M (1e6)" in head
+    assert "d_macs[conv-only]_pct" in pd.read_csv(folder / "table.csv").columns

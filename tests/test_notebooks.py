@@ -44,7 +44,11 @@ def test_profile_notebook(fresh_checkout):
 
 
 def test_compare_notebook(fresh_checkout):
+    from archlab.report.compare import load_comparison
+
     nb = run("compare.ipynb")
-    assert (fresh_checkout / "compare_128x96" / "comparison.json").exists()
     assert len(outputs(nb, "image/png")) == 2
     assert outputs(nb, "text/markdown")
+    table = load_comparison(fresh_checkout / "compare_128x96").to_frame().set_index("model")
+    variants = table[table["base"].notna()]
+    assert len(variants) == 3 and variants["latency_ratio"].notna().all()  # the paired column

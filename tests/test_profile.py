@@ -4,7 +4,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from archlab.profile import (CONVENTIONS, profile_module, reconcile, register_formula, sweep,
+from archlab.profile import (DEFAULT_CONVENTIONS, profile_module, reconcile, register_formula, sweep,
                              unregister_formula)
 from archlab.profile.hooks import hook_count
 from archlab.profile.paired import paired_latency, time_models_side_by_side
@@ -15,9 +15,9 @@ from archlab.results import Report
 FAST = dict(latency=False, memory=False)
 
 
-def counts(model, size, batch=1, conventions=CONVENTIONS, **kw):
+def counts(model, size, batch=1, conventions=DEFAULT_CONVENTIONS, **kw):
     rep = profile_module(model, size, batch=batch, conventions=conventions, **{**FAST, **kw})
-    return rep, {c: rep.totals[c] for c in conventions}
+    return rep, {c: rep.count(c) for c in conventions}
 
 
 class DynamicConv(nn.Module):
@@ -65,10 +65,14 @@ def test_dynamic_conv_costs_the_same_per_sample_as_its_static_shape():
     attention = 8 * 16 * 16 + 8 * 4  # global average pool + the 1x1 conv
     assert one.totals["macs"] == static + mixing + attention
     # thop cannot see the functional conv; paper-hook counts the kernel bank at its static shape
-    assert four.totals["thop"] < four.totals["archlab"] - 4 * static
+    assert four.totals["thop"] < four.count("archlab") - 4 * static
     assert four.row("").counts["paper-hook"] >= 4 * static
+    # thop's gap, computed from what each saw: the functional conv is archlab's alone
+    conv = next(p for p in four.coverage["gaps"]["thop"]["parts"] if p["category"] == "conv")
+    assert (conv["count"], conv["archlab"]) == (4 * 8 * 4, 4 * static + 4 * 8 * 4)
+    assert conv["counted"] == "Conv2d 128" and conv["archlab_counted"].startswith("aten.conv2d")
     why = reconcile(four).set_index("module").loc["", "why"]
-    assert "functional convs" in why
+    assert "thop: -74.8 k in all = conv -73.7 k (128 vs 73.9 k)" in why
 
 
 class Functional(nn.Module):
@@ -219,7 +223,7 @@ def test_report_fields_and_json_round_trip():
     assert Report.from_json(rep.to_json()) == rep
     for key in ("params", "macs", "flops", "macs_per_sample", "flops_per_sample", "act_bytes",
                 "peak_bytes", "latency_ms", "latency_p10_ms", "latency_p90_ms",
-                "latency_iqr_ms", "latency_n", *CONVENTIONS):
+                "latency_iqr_ms", "latency_n", *DEFAULT_CONVENTIONS[1:]):
         assert rep.totals[key] is not None, key
     for key in ("device", "device_name", "threads", "dtype", "memory_format", "torch",
                 "archlab", "fvcore", "thop", "python", "platform", "date", "cudnn_benchmark",
@@ -236,8 +240,12 @@ def test_report_fields_and_json_round_trip():
     assert tm["reliable"] == (tm["warnings"] == []) and tm["threads"] == 1
     assert tm["n"] == rep.totals["latency_n"] >= 4  # adaptive_autorange's minimum
     assert rep.model == "tiny" and rep.spec == {"k": [1, 2]}
-    assert list(rep.to_frame().columns[:9]) == ["module", "type", "depth", "params", "macs",
-                                                "flops", "act_bytes", "latency_ms", "peak_bytes"]
+    assert list(rep.to_frame().columns) == [
+        "module", "parent", "type", "depth", "params", "macs", "flops", "act_bytes", "latency_ms",
+        "self_ms", "peak_bytes", *(f"macs[{c}]" for c in DEFAULT_CONVENTIONS[1:])]
+    assert [r.parent for r in rep.rows] == [None, "", ""]
+    assert set(rep.conventions) == set(DEFAULT_CONVENTIONS)
+    assert rep.conventions["paper-hook"]["divisor"] == 2 ** 20 and rep.conventions["archlab"]["rule"]
 
 
 def test_thread_count_is_restored():
@@ -500,11 +508,25 @@ def test_sweep_is_one_table_and_keeps_failed_rows():
 def test_reconcile_shows_every_convention_and_why():
     rep, _ = counts(Shared(), (4, 10, 10))
     table = reconcile(rep)
-    assert list(table.columns) == ["module", "type", "depth", *CONVENTIONS, "max/min", "why"]
-    bn = table.set_index("module").loc["bn", "why"]
-    assert "fvcore: norm" in bn and "2 per element" in bn
+    assert list(table.columns) == ["module", "type", "depth", *DEFAULT_CONVENTIONS, "max/min", "why"]
+    bn = table.set_index("module").loc["bn", "why"]  # a BN over 100 elements, counted 5 ways
+    assert "fvcore: +100 in all = norm +100 (200 vs 100)" in bn
+    assert "thop: +300 in all = norm +300 (400 vs 100)" in bn  # not fvcore's rule: its own
+    assert "paper-conv: -100 in all = norm -100 (0 vs 100)" in bn
     relu = table.set_index("module").loc["relu", "why"]
-    assert "paper-hook: elementwise" in relu
+    assert relu == "paper-hook: +100 in all = elementwise +100 (100 vs 0)"  # last call: 4x5x5
+
+
+def test_every_explanation_adds_up_to_the_gap_it_explains():
+    rep, c = counts(Shared(), (4, 10, 10))
+    gaps = rep.coverage["gaps"]
+    assert set(gaps) == {k for k in c if k != "archlab" and c[k] != c["archlab"]}
+    for conv, gap in gaps.items():
+        assert gap["gap"] == c[conv] - c["archlab"], conv
+        assert sum(p["count"] - p["archlab"] for p in gap["parts"]) == gap["gap"], conv
+        assert any(n.startswith(f"{conv} vs archlab: ") for n in rep.notes)
+    fv = [n for n in rep.notes if n.startswith("fvcore counted 0 for traced ops")][0]
+    assert "aten::add x1 (dispatch-level calls: 1)" in fv  # the trace's count beside dispatch's
 
 
 def test_fvcore_and_thop_are_the_tools_own_numbers():

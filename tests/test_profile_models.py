@@ -3,7 +3,7 @@ import pytest
 import torch
 
 import archlab.models as models
-from archlab.profile import SCALE, profile_module, reconcile
+from archlab.profile import TABLE, profile_module, reconcile
 from archlab.profile.hooks import hook_count
 
 COUNT_ONLY = dict(latency=False, memory=False)
@@ -19,19 +19,11 @@ PUBLISHED = [("lite18", "paper-hook", "205.2"), ("lite30", "paper-hook", "319.2"
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name, convention, printed", PUBLISHED)
-def test_published_figures_to_the_printed_digit(name, convention, printed):
-    rep = profile_module(models.build(name), (3, 256, 192), conventions=(convention,),
-                         **COUNT_ONLY)
+def test_published_figures_to_the_printed_digit(name, convention, printed, reference_counts):
+    rep = reference_counts(name)
     digits = len(printed.partition(".")[2])
-    assert f"{rep.totals[convention] / SCALE[convention]:.{digits}f}" == printed
-
-
-@pytest.mark.slow
-def test_fvcore_convention_matches_the_reference_total():
-    rep = profile_module(models.build("lite18"), (3, 256, 192), conventions=("fvcore",),
-                         **COUNT_ONLY)
-    assert rep.totals["fvcore"] == 266_314_752
-    assert rep.coverage["skipped"]["fvcore"]  # elementwise ops it skips, recorded not warned
+    assert f"{rep.count(convention) / TABLE[convention].divisor:.{digits}f}" == printed
+    assert rep.coverage["skipped"]["fvcore"]  # elementwise ops fvcore skips, recorded not warned
 
 
 def test_dite18_profile_is_complete_and_leaves_the_model_untouched():
@@ -51,5 +43,6 @@ def test_dite18_profile_is_complete_and_leaves_the_model_untouched():
     # thop's blind spot (the dynamic convs are functional) is shown, not hidden
     cats = rep.coverage["categories"]
     assert cats["thop"]["conv"] < cats["archlab"]["conv"] == cats["paper-conv"]["conv"]
-    assert "functional convs" in reconcile(rep).set_index("module").loc["", "why"]
+    gap = next(p for p in rep.coverage["gaps"]["thop"]["parts"] if p["category"] == "conv")
+    assert "aten.conv2d" in gap["archlab_counted"] and gap["count"] < gap["archlab"]
     assert all(r.latency_ms is not None for r in rep.rows if r.depth == 1)

@@ -17,6 +17,7 @@ from archlab.report.plots import (plot_cost_scatter, plot_deltas, plot_macs_vs_l
 from archlab.report.summary import summary_markdown
 from archlab.report.tables import (module_frame, module_table, render, self_frame, stage_frame,
                                    top_modules, totals_frame, totals_lines)
+from archlab.profile.conventions import TABLE
 from archlab.report.units import published, si
 
 CONVS = ("archlab", "fvcore", "thop", "paper-hook", "paper-conv")
@@ -26,11 +27,12 @@ def make_report(name="toy", scale=1.0, base=None, latency=True, batch=1, reporte
     """A small model by hand: root -> stem(conv, relu), head; the root runs one functional op."""
     def stat(n, typ, depth, params, macs, lat, own, fv):
         m = int(macs * scale)
-        counts = {"archlab": m, "fvcore": int(fv * scale), "thop": int(fv * scale),
-                  "paper-hook": int(0.8 * m), "paper-conv": int(fv * scale)}
+        counts = {"fvcore": int(fv * scale), "thop": int(fv * scale), "paper-hook": int(0.8 * m),
+                  "paper-conv": int(fv * scale)}
         return ModuleStat(n, typ, depth, int(params * scale), m, 2 * m, 4 * m,
                           lat * scale if latency else None, 8 * m, counts,
-                          self_ms=own * scale if latency else None)
+                          self_ms=own * scale if latency else None,
+                          parent=None if not n else n.rpartition(".")[0])
 
     # operator time 7.5 ms of a 9.0 ms forward: 1.5 ms of framework overhead
     rows = [stat("", "Toy", 0, 100, 1000, 7.5, 0.75, 800),
@@ -62,7 +64,8 @@ def make_report(name="toy", scale=1.0, base=None, latency=True, batch=1, reporte
            "uncounted": {"aten.weird": {"calls": 1, "traffic_share": 0.01}},
            "uncounted_traffic_share": 0.01}
     return Report(model=name, spec=spec, input={"shape": [3, 64, 48], "batch": batch}, env=env, rows=rows,
-                  totals=totals, coverage=cov, timing=timing, notes=["hand-made"])
+                  totals=totals, coverage=cov, timing=timing, notes=["hand-made"],
+                  conventions={c: TABLE[c].describe() for c in CONVS})
 
 
 @pytest.fixture
@@ -115,7 +118,7 @@ def test_self_costs_add_up_to_the_model(report):
     assert sf["macs"].sum() == report.totals["macs"]
     assert sf["latency_ms"].sum() == pytest.approx(report.timing["op_ms"])
     assert sf.set_index("module").loc["", "macs"] == 100  # the root's functional op
-    assert sf["count[fvcore]"].sum() == report.totals["fvcore"]
+    assert sf["macs[fvcore]"].sum() == report.totals["fvcore"]
 
 
 def test_top_modules_rank_by_self_cost(report):
@@ -172,7 +175,7 @@ def test_render_formats(report):
 
 def test_convention_columns_are_labelled(report):
     table = module_table(report, 0, conventions=["fvcore", "paper-hook"])
-    assert "MACs[fvcore]" in table and "paper-hook M(2^20)" in table
+    assert "MACs[fvcore]" in table and "paper-hook M (2^20)" in table
     tf = totals_frame(report)
     assert list(tf["convention"]) == list(CONVS)
     assert "2^20" in " ".join(totals_lines(report))
@@ -180,9 +183,10 @@ def test_convention_columns_are_labelled(report):
 
 def test_units():
     assert si(1_130_769) == "1.13 M" and si(999) == "999" and si(None) == "n/a"
-    assert published("paper-hook", 205.23 * 2 ** 20) == "205.23 M"
-    assert published("paper-conv", 7.08 * 2 ** 30) == "7.08 G"
-    assert published("paper-conv", 0.226 * 2 ** 30) == "0.226 G"
+    hook, conv = TABLE["paper-hook"].describe(), TABLE["paper-conv"].describe()
+    assert published(hook, 205.23 * 2 ** 20) == "205.23 M (2^20)"
+    assert published(conv, 7.08 * 2 ** 30) == "7.08 G (2^30)"
+    assert published(conv, 0.226 * 2 ** 30) == "0.226 G (2^30)"
 
 
 # ---------------------------------------------------------------- comparisons
@@ -320,7 +324,7 @@ def test_write_report_files_and_summary(report, tmp_path):
                    "![", "stages.png", "aten.weird", "Top modules", "Reported by the authors"):
         assert needle in md, needle
     csv = pd.read_csv(tmp_path / "toy" / "modules.csv")
-    assert len(csv) == len(report.rows) and "count[paper-conv]" in csv.columns
+    assert len(csv) == len(report.rows) and "macs[paper-conv]" in csv.columns
 
 
 def test_no_latency_report_writes_and_plots(tmp_path):

@@ -21,15 +21,10 @@ def test_forward_small(sknet):
 
 
 @pytest.mark.slow
-def test_fvcore_exact(sknet):
-    from fvcore.nn import FlopCountAnalysis
-
-    fca = FlopCountAnalysis(sknet, torch.randn(1, *SKNET50.input_size))
-    fca.unsupported_ops_warnings(False)
-    fca.uncalled_modules_warnings(False)
-    assert fca.total() == SKNET50.golden_fvcore == 4_499_892_416
-    by_op = fca.by_operator()
-    assert by_op["conv"] + by_op["linear"] == 4_462_710_784  # the ~4.463 G conv+linear MACs
+@pytest.mark.slow
+def test_conv_and_linear_macs(reference_counts):
+    # fvcore's conv + linear, paper-conv's count: the ~4.463 G multiply-adds SKNet-50 is known by
+    assert reference_counts("sknet50").count("paper-conv") == 4_462_710_784
 
 
 @pytest.mark.parametrize("shape, match", [

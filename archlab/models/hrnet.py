@@ -72,6 +72,10 @@ class HRSpec(ModelSpec):
     def build(self) -> nn.Module:
         return HRNet(self)
 
+    def output_shape(self, batch: int, input_size=None) -> tuple[int, ...]:
+        _, h, w = input_size or self.input_size
+        return (batch, self.num_keypoints, h // 4, w // 4)  # heatmaps at 1/4
+
 
 STEMS = {
     "hrnet": lambda s: HRNetStem(s.in_channels, s.stem_channels),

@@ -22,6 +22,8 @@ class ModelSpec:
     change: str = ""  # one line: what this variant changes, and from what
     golden_params: int | None = None  # exact parameter count (head included)
     golden_fvcore: int | None = None  # fvcore FlopCountAnalysis total, batch 1, eval, input_size
+    # exact raw counts under archlab's own conventions, batch 1, eval, input_size
+    golden_counts: tuple[tuple[str, int], ...] = ()
     reported: tuple[tuple[str, float], ...] = ()  # authors' published figures, e.g. ("coco_ap", 64.8)
     # A variant's own statement of where its change lands: module-path patterns (fnmatch; a pattern
     # also covers everything below the paths it matches). Tests check the variant's module tree
@@ -30,6 +32,10 @@ class ModelSpec:
 
     def build(self) -> nn.Module:  # pragma: no cover - every family overrides it
         raise NotImplementedError(f"{type(self).__name__} does not define build()")
+
+    def output_shape(self, batch: int, input_size=None) -> tuple[int, ...]:  # pragma: no cover
+        """The shape the built model returns for a (batch, *input_size) input."""
+        raise NotImplementedError(f"{type(self).__name__} does not define output_shape()")
 
     def derive(self, name: str, change: str, **changes) -> "ModelSpec":
         """A variant: this spec with `changes` applied, remembering its base and what changed.
@@ -43,7 +49,7 @@ class ModelSpec:
             raise ValueError(f"{self.name} has no setting {sorted(unknown)}; "
                              f"settings: {', '.join(self.settings())}")
         return replace(self, name=name, base=self.name, change=change, golden_params=None,
-                       golden_fvcore=None, reported=(), touches=touches,
+                       golden_fvcore=None, golden_counts=(), reported=(), touches=touches,
                        **changes)
 
     def settings(self) -> list[str]:

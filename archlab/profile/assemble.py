@@ -5,13 +5,11 @@ disk equals the one written. None means "not measured"; 0 means measured and not
 """
 from __future__ import annotations
 
-from archlab.results import ModuleStat, Report
-
 import numpy as np
 
-from . import reconciliation, reliability
-from .conventions import module_category
-from .ops import COUNTED, FREE
+from ..results import ModuleStat, Report
+from . import coverage, reliability
+from .conventions import TABLE
 
 _MEMORY_NOTE = ("peak_bytes: the most activation memory alive while a module ran, above the level "
                 "at the start of the forward (parameters, buffers and the input excluded); {how}")
@@ -38,12 +36,16 @@ def build_report(module, table, params, result, run, conventions, environment, *
             for i in range(n)]
     inc = {}
     if counted:
-        for key in ("macs", "flops", "paper_conv", "act_bytes", "act_elems", "paper_hook"):
+        for key in ("macs", "flops", "act_bytes", "act_elems"):
             values = getattr(rec, key)
             total = table.inclusive(values)
             total[0] += values[n]  # ops run outside every module's forward belong to the model
             inc[key] = total
-    ext = {c: result[c] for c in ("fvcore", "thop") if c in result}
+    # every convention in one shape; the recorder's count only modules that finished
+    by_conv = coverage.from_recorder(rec, table) if counted else {}
+    by_conv.update({c: result[c] for c in ("fvcore", "thop") if c in result})
+    by_conv = {c: by_conv[c] for c in conventions if c in by_conv}
+    external = {c for c in by_conv if c in result}
     tm = result.get("timing", {})
     whole = tm.get("whole")
     self_ms = _self_ms(tm.get("per_pass"), n)
@@ -51,15 +53,8 @@ def build_report(module, table, params, result, run, conventions, environment, *
 
     rows = []
     for i in range(n):
-        counts = {}
-        if done[i]:
-            own = {"archlab": inc["macs"][i], "paper-hook": inc["paper_hook"][i],
-                   "paper-conv": inc["paper_conv"][i]}
-            counts.update({c: v for c, v in own.items() if c in conventions})
-        for c, e in ext.items():
-            if e.per_module[i] is not None:
-                counts[c] = e.per_module[i]
-        counts = {c: counts[c] for c in conventions if c in counts}
+        counts = {c: k.per_module[i] for c, k in by_conv.items()
+                  if c != "archlab" and k.per_module[i] is not None and (done[i] or c in external)}
         ok = done[i]
         peak = rec.peak[i] if (ok and rec.memory is not None) else None
         rows.append(ModuleStat(
@@ -68,7 +63,8 @@ def build_report(module, table, params, result, run, conventions, environment, *
             act_bytes=inc["act_bytes"][i] if ok else None,
             self_ms=self_ms[i] if self_ms is not None else None,
             latency_ms=incl_ms[i] if incl_ms is not None else None, peak_bytes=peak,
-            counts=counts, error=run.row_errors.get(i)))
+            counts=counts, error=run.row_errors.get(i),
+            parent=table.names[table.parents[i]] if table.parents[i] >= 0 else None))
 
     root = rows[0]
     totals = {"params": params[0], "macs": root.macs, "flops": root.flops,
@@ -79,18 +75,16 @@ def build_report(module, table, params, result, run, conventions, environment, *
     for key in ("median_ms", "p10_ms", "p90_ms", "iqr_ms", "n"):
         name = "latency_ms" if key == "median_ms" else f"latency_{key}"
         totals[name] = whole[key] if whole else None
-    for c in conventions:
-        if c in root.counts:
-            totals[c] = root.counts[c]
-        elif c in ext:
-            totals[c] = ext[c].total
+    for c, k in by_conv.items():
+        if c != "archlab" and (done[0] or c in external):
+            totals[c] = k.total
 
-    coverage = _coverage(rec, table, ext, conventions) if counted else {}
+    cov = coverage.ledger(rec, table, by_conv) if counted else {}
     if counted and not run.forward_ok:
-        coverage["partial"] = True  # the ledger of the ops that ran before the failure
+        cov["partial"] = True  # the ledger of the ops that ran before the failure
     notes = list(run.notes)
     if counted:
-        notes += _count_notes(rec, table, coverage, ext, complete=run.forward_ok)
+        notes += coverage.count_notes(rec, table, cov, complete=run.forward_ok)
         if rec.memory is not None:
             how = ("CUDA caching allocator peaks, reset around each module"
                    if run.device.type == "cuda" else
@@ -118,7 +112,8 @@ def build_report(module, table, params, result, run, conventions, environment, *
         model=model_name or type(module).__name__, spec=_jsonable(spec_dict),
         input={"shape": list(input_size), "batch": batch,
                "dtype": str(dtype).replace("torch.", ""), "memory_format": memory_format},
-        env=environment, rows=rows, totals=totals, coverage=coverage, timing=timing, notes=notes)
+        env=environment, rows=rows, totals=totals, coverage=cov, timing=timing, notes=notes,
+        conventions={c: TABLE[c].describe() for c in conventions})
 
 
 def _self_ms(per_pass, n) -> list[float] | None:
@@ -151,57 +146,6 @@ def _operator_timing(tm, self_ms, whole) -> dict:
     return {"op_ms": op_ms, "overhead_ms": e2e - op_ms if e2e is not None else None,
             "op_passes": len(passes), "op_ms_per_pass": passes,
             "instrumented_ms": float(np.median(tm["walls"])) * 1e3}
-
-
-def _coverage(rec, table, ext, conventions) -> dict:
-    total = sum(rec.op_traffic.values()) or 1
-    kinds = {k: (e.kind if k not in rec.formula_errors else -1) for k, e in rec.entries.items()}
-    counted = {k: c for k, c in sorted(rec.op_calls.items()) if kinds[k] == COUNTED}
-    free = {k: c for k, c in sorted(rec.op_calls.items()) if kinds[k] == FREE}
-    unc = {k: {"calls": c, "traffic_share": rec.op_traffic.get(k, 0) / total}
-           for k, c in sorted(rec.op_calls.items()) if kinds[k] not in (COUNTED, FREE)}
-    for k, err in rec.formula_errors.items():
-        unc[k]["error"] = err
-    root = len(table)
-    cats = {"archlab": rec.cat_macs, "paper-conv": rec.cat_paper_conv}
-    cats["paper-hook"] = {(i, module_category(table.modules[i])): v
-                          for i, v in enumerate(rec.paper_hook[:root]) if v}
-    for c, e in ext.items():
-        cats[c] = e.categories
-    cats = {c: {((0 if i == root else i), cat): v for (i, cat), v in d.items()}
-            for c, d in cats.items() if c in conventions or c == "archlab"}
-    whole: dict = {}
-    for c, d in cats.items():
-        w = whole.setdefault(c, {})
-        for (_, cat), v in d.items():
-            w[cat] = w.get(cat, 0) + int(v)
-    return {"counted": counted, "free": free, "uncounted": unc,
-            "uncounted_traffic_share": sum(u["traffic_share"] for u in unc.values()),
-            "traffic_bytes": total,
-            "categories": whole,
-            "by_module": reconciliation.pack(table.names, cats),
-            "skipped": {c: dict(e.skipped) for c, e in ext.items()}}
-
-
-def _count_notes(rec, table, coverage, ext, complete: bool) -> list[str]:
-    notes = []
-    for op, u in coverage["uncounted"].items():
-        why = (f"its formula failed ({u['error']})" if "error" in u else "has no formula") + \
-            "; add one with archlab.profile.register_formula"
-        notes.append(f"uncounted: {op} ({u['calls']} calls, {100 * u['traffic_share']:.2f}% of "
-                     f"tensor traffic) {why}")
-    for i, err in rec.rule_errors.items():
-        notes.append(f"paper-hook: could not read module {table.names[i]!r} ({err}); counted 0")
-    if "fvcore" in ext and ext["fvcore"].skipped:
-        ops_ = ", ".join(f"{k} x{v}" for k, v in sorted(ext["fvcore"].skipped.items()))
-        notes.append(f"fvcore skipped (counted 0): {ops_}")
-    if "thop" in ext and ext["thop"].skipped:
-        types = ", ".join(f"{k} x{v}" for k, v in sorted(ext["thop"].skipped.items()))
-        notes.append(f"thop has no rule for leaf modules (counted 0): {types}")
-    why = reconciliation.explain(coverage["categories"], tolerance=0.0005) if complete else ""
-    if why:
-        notes.append(f"conventions vs archlab MACs: {why}")
-    return notes
 
 
 def _jsonable(obj):

@@ -1,185 +1,90 @@
-"""Counting conventions behind published numbers, and the names of every convention archlab shows.
+"""THE table of counting conventions: every "FLOPs" figure archlab shows is one of these, by name.
 
-- 'archlab': its own table (ops.py), every op at the dispatch level, every call.
-- 'paper-hook': the Lite-HRNet / Dite-HRNet README counter (published in units of 2^20): a hook on
-  every LEAF module, each counted ONCE with the shapes of its LAST call, by module type only:
-  conv (any module holding kernels and exposing in_channels/out_channels/kernel_size/groups, so a
-  dynamic conv's [K, Cout, Cin/g, k, k] bank counts at its static shape)
-  k_h*k_w*(Cin/g)*Cout*Hout*Wout*B (+Cout*Hout*Wout*B with bias); norm 2*numel(in) (numel when not
-  affine); ReLU family numel(in); nn.Upsample B*Hout*Wout (the tool dropped the channels);
-  Adaptive{Avg,Max}Pool2d B*C*(rows+1)*(cols+1) per output cell of its input window; Linear
-  rows*(in*out (+out with bias)); everything else, and every functional call, 0.
-- 'paper-conv': the HRNet README rule (published in units of 2^30): multiply-adds of convolutions
-  (functional ones included) and linear layers, every call, no bias, BN or upsampling.
-- 'fvcore', 'thop': the external tools, run as they are (external.py).
+Each convention says what it counts (the rule in words), the unit a raw count is in, the unit it is
+published in (a divisor and its label), and how it is computed:
+- "dispatch": by the one dispatch-level recorder, which runs the op table of ops.py and credits an
+  op's MACs to the convention when `selects(category, op, in_linear_module)` says so — adding such
+  a convention is one entry here;
+- "module hooks": by per-module rules, the recorder's forward hooks (module_rules.py);
+- "fvcore", "thop": by those tools, run as they are (external.py).
+Everything that shows a convention reads this table — through the report, which carries the
+entries of the conventions it was counted under, so a report on disk explains its own numbers.
 """
 from __future__ import annotations
 
-import math
+import difflib
+from dataclasses import asdict, dataclass
+from typing import Callable
 
-import torch
-from torch import nn
+Selector = Callable[[str, str, bool], bool]  # (op category, op key, inside an nn.Linear) -> counts?
 
-CONVENTIONS = ("archlab", "fvcore", "thop", "paper-hook", "paper-conv")
-DEFAULT_CONVENTIONS = CONVENTIONS
-SCALE = {"paper-hook": 2 ** 20, "paper-conv": 2 ** 30}  # the unit each README prints in
 
-_RELUS = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.PReLU, nn.ELU)
-_NORMS = (nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm)
-_ADAPTIVE = (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)
+@dataclass(frozen=True)
+class Convention:
+    name: str
+    rule: str  # what it counts, in words
+    computed_by: str  # "dispatch" | "module hooks" | "fvcore" | "thop"
+    unit: str = "MACs"  # what one raw count is
+    divisor: float = 1  # raw count / divisor = the figure as published
+    published: str = ""  # the published unit's label, e.g. "M (2^20)"; "" when raw
+    selects: Selector | None = None  # dispatch conventions only
+
+    def describe(self) -> dict:
+        """The entry as a report carries it (JSON: no selector)."""
+        return {k: v for k, v in asdict(self).items() if k not in ("selects", "name")}
+
+
+def _paper_conv(category: str, op: str, in_linear: bool) -> bool:
+    return category == "conv" or (category == "matmul" and (op == "aten.linear" or in_linear))
+
+
+TABLE: dict[str, Convention] = {c.name: c for c in (
+    Convention("archlab", computed_by="dispatch", selects=lambda cat, op, lin: True, rule=(
+        "every executed operator with a documented formula, functional calls included: MACs for "
+        "multiply-add work (conv, linear, matmul/bmm/einsum, attention, recurrent gates, "
+        "normalisation, average pooling, interpolation); elementwise ops, activations, softmax and "
+        "FFTs add FLOPs only; 1 multiply-add = 1 MAC = 2 FLOPs")),
+    Convention("fvcore", computed_by="fvcore", rule=(
+        "fvcore FlopCountAnalysis over a jit trace: conv, linear, matmul/bmm/einsum, batch norm, "
+        "pooling and upsampling; elementwise ops skipped; 1 fused multiply-add = 1")),
+    Convention("thop", computed_by="thop", rule=(
+        "thop module hooks: only nn.Module layers it knows (conv, linear, BN, activations, pools); "
+        "blind to functional calls, so F.conv2d (Dite-HRNet's dynamic convs), matmul and "
+        "F.interpolate count 0")),
+    Convention("paper-hook", computed_by="module hooks", divisor=2 ** 20, published="M (2^20)",
+               rule=("Lite-/Dite-HRNet README rule: leaf-module hooks, each leaf counted once with "
+                     "the shapes of its last call, conv by its kernel shape (+bias), BN = 2 per "
+                     "element, ReLU = 1, functional calls 0; published in units of 2^20")),
+    Convention("paper-conv", computed_by="dispatch", divisor=2 ** 30, published="G (2^30)",
+               selects=_paper_conv, rule=(
+                   "HRNet README rule: multiply-adds of convolutions (functional ones included) and "
+                   "linear layers, every call; no bias, BN, activations or upsampling; published "
+                   "in units of 2^30")),
+    Convention("torchvision", computed_by="dispatch", divisor=1e9, published="GFLOPS (1e9 MACs)",
+               selects=lambda cat, op, lin: cat in ("conv", "matmul"), rule=(
+                   "the rule of the operation counts torchvision publishes with its weights: "
+                   "multiply-adds of convolutions and of every matrix product (mm, bmm, matmul, "
+                   "addmm, linear, einsum, attention, recurrent gates), nothing else; published in "
+                   "units of 1e9 as \"GFLOPS\" although they are MACs")),
+)}
+
+# every convention by default; the cheap ones (the recorder's own) where speed matters
+DEFAULT_CONVENTIONS = tuple(TABLE)
+RECORDER_CONVENTIONS = tuple(n for n, c in TABLE.items() if c.computed_by in ("dispatch", "module hooks"))
 
 
 def check_conventions(conventions) -> tuple[str, ...]:
+    """The names, checked against the table (one line with the closest name when one is unknown)."""
     if isinstance(conventions, str):
         conventions = (conventions,)
-    bad = [c for c in conventions if c not in CONVENTIONS]
-    if bad:
-        import difflib
-
-        close = difflib.get_close_matches(bad[0], CONVENTIONS, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise ValueError(f"unknown convention {bad[0]!r}{hint} (choose from {', '.join(CONVENTIONS)})")
+    for c in conventions:
+        if c not in TABLE:
+            close = difflib.get_close_matches(c, list(TABLE), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ValueError(f"unknown convention {c!r}{hint} (choose from {', '.join(TABLE)})")
     return tuple(dict.fromkeys(conventions))
 
 
-def is_conv_like(m: nn.Module) -> bool:
-    """A module that holds conv kernels: nn.Conv*, or one exposing the conv attributes and owning
-    a kernel bank of 4+ dims (a dynamic conv)."""
-    if isinstance(m, nn.modules.conv._ConvNd):
-        return True
-    if not all(hasattr(m, a) for a in ("in_channels", "out_channels", "kernel_size", "groups")):
-        return False
-    return any(p is not None and p.dim() >= 4 for p in m._parameters.values())
-
-
-def _prod(xs) -> int:
-    return math.prod(int(x) for x in xs)
-
-
-def _conv_rule(m, args, out) -> int:
-    x = args[0]
-    nd = x.dim() - 2
-    k = m.kernel_size if isinstance(m.kernel_size, (tuple, list)) else (m.kernel_size,) * nd
-    cout = m.out_channels
-    if getattr(m, "transposed", False):  # the authors' tool counts a deconv at its input size
-        spatial = x.shape[2:]
-    elif isinstance(out, torch.Tensor) and out.dim() == x.dim() and out.shape[1] == cout:
-        spatial = out.shape[2:]
-    else:  # the module returns something else: its output size from the conv arithmetic
-        spatial = [_out_len(n, *_attrs(m, i, nd)) for i, n in enumerate(x.shape[2:])]
-    positions = x.shape[0] * _prod(spatial)
-    macs = _prod(k) * (m.in_channels // m.groups) * cout * positions
-    return macs + (cout * positions if getattr(m, "bias", None) is not None else 0)
-
-
-def _attrs(m, i, nd):
-    def get(name, default):
-        v = getattr(m, name, default)
-        return v[i] if isinstance(v, (tuple, list)) else v
-    k = get("kernel_size", 1)
-    return k, get("stride", 1), get("padding", k // 2), get("dilation", 1)
-
-
-def _out_len(n, k, s, p, d) -> int:
-    if isinstance(p, str):  # 'same' / 'valid'
-        return n if p == "same" else (n - d * (k - 1) - 1) // s + 1
-    return (n + 2 * p - d * (k - 1) - 1) // s + 1
-
-
-def _norm_rule(m, args, out) -> int:
-    n = args[0].numel()
-    return 2 * n if (getattr(m, "affine", False) or getattr(m, "elementwise_affine", False)) else n
-
-
-def _relu_rule(m, args, out) -> int:
-    return args[0].numel()
-
-
-def _upsample_rule(m, args, out) -> int:
-    return out.shape[0] * _prod(out.shape[2:])
-
-
-def _adaptive_rule(m, args, out) -> int:
-    x = args[0]
-    o = out[0] if isinstance(out, (tuple, list)) else out
-    total = x.shape[0] * x.shape[1]
-    for n_in, n_out in zip(x.shape[2:], o.shape[2:]):
-        # sum over output cells of (window length + 1), windows as adaptive pooling cuts them
-        total *= sum(-(-((i + 1) * n_in) // n_out) - (i * n_in) // n_out + 1 for i in range(n_out))
-    return total
-
-
-def _linear_rule(m, args, out) -> int:
-    rows = args[0].numel() // m.in_features
-    return rows * (m.in_features * m.out_features + (m.out_features if m.bias is not None else 0))
-
-
-def paper_hook_rule(m: nn.Module, leaf: bool):
-    """The per-module formula of the paper-hook convention, or None when it counts the module as 0
-    (a non-leaf module only counts when it holds conv kernels itself)."""
-    if is_conv_like(m):
-        return _conv_rule
-    if not leaf:
-        return None
-    if isinstance(m, _NORMS):
-        return _norm_rule
-    if isinstance(m, _RELUS):
-        return _relu_rule
-    if isinstance(m, nn.Upsample):
-        return _upsample_rule
-    if isinstance(m, _ADAPTIVE):
-        return _adaptive_rule
-    if isinstance(m, nn.Linear):
-        return _linear_rule
-    return None
-
-
-def module_category(m: nn.Module) -> str:
-    """The op category a module-type convention (paper-hook, thop) files a module's count under."""
-    if is_conv_like(m):
-        return "conv"
-    if isinstance(m, nn.Linear):
-        return "matmul"
-    if isinstance(m, _NORMS):
-        return "norm"
-    if isinstance(m, (nn.Softmax, nn.LogSoftmax)):
-        return "softmax"
-    if isinstance(m, (nn.modules.pooling._AdaptiveAvgPoolNd, nn.modules.pooling._AdaptiveMaxPoolNd,
-                      nn.modules.pooling._AvgPoolNd, nn.modules.pooling._MaxPoolNd)):
-        return "pool"
-    if isinstance(m, nn.Upsample):
-        return "upsample"
-    return "elementwise"
-
-
-# Why a convention differs from archlab's MACs in a category: (convention, category, sign) -> why.
-WHY = {
-    ("fvcore", "norm", +1): "fvcore counts 2 per element for affine norms (archlab folds to 1 MAC)",
-    ("fvcore", "upsample", +1): "fvcore: 1 per output of nearest upsampling (archlab: a copy)",
-    ("fvcore", "pool", -1): "fvcore sees adaptive_avg_pool2d only (not mean, avg_pool)",
-    ("fvcore", "conv", -1): "fvcore's trace missed convolutions",
-    ("thop", "conv", -1): "thop sees nn.Conv modules only: functional convs are invisible",
-    ("thop", "matmul", -1): "thop sees nn.Linear only: matmul, einsum, F.linear are invisible",
-    ("thop", "norm", +1): "thop counts 2 per element for affine norms",
-    ("thop", "pool", -1): "thop counts pooling modules only, not functional pooling or mean",
-    ("thop", "upsample", +1): "thop counts upsampling per output element",
-    ("thop", "upsample", -1): "thop sees nn.Upsample only, not F.interpolate",
-    ("paper-hook", "conv", -1): "paper-hook counts each module once (last call) and no functional "
-                                "conv beyond a kernel-holding module's static shape",
-    ("paper-hook", "conv", +1): "paper-hook adds conv biases as MACs",
-    ("paper-hook", "norm", +1): "paper-hook counts 2 per element for affine norms",
-    ("paper-hook", "norm", -1): "paper-hook counts each norm once (last call)",
-    ("paper-hook", "elementwise", +1): "paper-hook counts ReLU as numel(input) MACs",
-    ("paper-hook", "upsample", +1): "paper-hook counts nn.Upsample as B*Hout*Wout",
-    ("paper-hook", "pool", +1): "paper-hook counts (rows+1)*(cols+1) per adaptive pool window",
-    ("paper-hook", "matmul", +1): "paper-hook adds linear biases as MACs",
-    ("thop", "pool", +1): "thop adds one division per output of adaptive average pooling",
-    ("paper-hook", "matmul", -1): "paper-hook ignores functional matmuls (kernel mixing, context)",
-    ("paper-conv", "conv", -1): "paper-conv misses nothing in conv: check for a dynamic conv",
-    ("paper-conv", "matmul", -1): "paper-conv counts linear layers only, not matmul or einsum",
-}
-for _cat in ("norm", "pool", "upsample", "softmax", "elementwise", "reduction"):
-    WHY.setdefault(("paper-conv", _cat, -1), "paper-conv counts conv and linear layers only")
-    WHY.setdefault(("fvcore", _cat, -1), f"fvcore does not count {_cat} ops here")
-    WHY.setdefault(("thop", _cat, -1), f"thop does not count these {_cat} ops")
-    WHY.setdefault(("paper-hook", _cat, -1), f"paper-hook does not count functional {_cat} ops")
+def dispatch_conventions(names) -> list[Convention]:
+    """The conventions among `names` that the recorder computes from the op table."""
+    return [TABLE[n] for n in names if TABLE[n].computed_by == "dispatch"]

@@ -1,6 +1,7 @@
-"""One forward pass that counts: the archlab convention (every op at the dispatch level), paper-conv
-(its convolutions and linear layers), paper-hook (module hooks, last call per module), activation
-bytes, the op ledger, and CPU or GPU peak memory per module.
+"""One forward pass that counts: every dispatch-level convention of the table (conventions.py: the
+op table's MACs, credited to each convention whose selector takes the op), paper-hook (module
+hooks, last call per module), activation bytes, the op ledger, and CPU or GPU peak memory per
+module.
 
 The dispatch handler runs for every op, so it is kept lean: one cached table lookup per op,
 per-module accumulators in flat lists indexed by the innermost module on the stack, no per-op
@@ -13,8 +14,9 @@ from torch import Tensor, nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from . import ops
-from .conventions import paper_hook_rule
+from .conventions import RECORDER_CONVENTIONS, dispatch_conventions
 from .hooks import ModuleTable
+from .module_rules import paper_hook_rule
 from .recorder import ModuleStack
 
 _CACHE = ops._CACHE
@@ -38,21 +40,27 @@ class Recorder(ModuleStack, TorchDispatchMode):
     """Attach with `recording(Recorder(table, memory))`; read the per-module lists afterwards (index =
     module table index; the extra last slot collects ops run outside every module)."""
 
-    def __init__(self, table: ModuleTable, memory=None, on_module_done=None):
+    def __init__(self, table: ModuleTable, memory=None, on_module_done=None,
+                 conventions=RECORDER_CONVENTIONS):
         ModuleStack.__init__(self, table)
         self.done = 0  # module forwards finished, for on_module_done(n)
         self.on_module_done = on_module_done
         TorchDispatchMode.__init__(self)
         n = len(table) + 1
-        self.macs = [0] * n
+        self.macs = [0] * n  # archlab MACs (every counted op)
         self.flops = [0] * n
-        self.paper_conv = [0] * n
         self.act_bytes = [0] * n
         self.act_elems = [0] * n
         self.peak = [None] * n
         self.paper_hook = [0] * n  # last call only: overwritten on every call
-        self.cat_macs: dict = {}  # (module, category) -> archlab MACs, exclusive
-        self.cat_paper_conv: dict = {}
+        # per dispatch convention: exclusive MACs per module, per (module, category), per
+        # (category, op) -- the last two say where two conventions part
+        names = [c.name for c in dispatch_conventions(conventions)]
+        self.counts = {c: [0] * n for c in names}
+        self.categories = {c: {} for c in names}
+        self.sources = {c: {} for c in names}
+        self._dispatch = [(c.selects, self.counts[c.name], self.categories[c.name],
+                           self.sources[c.name]) for c in dispatch_conventions(conventions)]
         self.op_calls: dict = {}  # ledger key -> calls
         self.op_traffic: dict = {}  # ledger key -> bytes read + written
         self.entries: dict = {}  # ledger key -> Entry
@@ -118,12 +126,12 @@ class Recorder(ModuleStack, TorchDispatchMode):
                 return out
             self.macs[m] += macs
             self.flops[m] += flops
-            ck = (m, e.category)
-            self.cat_macs[ck] = self.cat_macs.get(ck, 0) + macs
-            if e.category == "conv" or (e.category == "matmul"
-                                        and (key == "aten.linear" or self.linear[m])):
-                self.paper_conv[m] += macs
-                self.cat_paper_conv[ck] = self.cat_paper_conv.get(ck, 0) + macs
+            cat, linear = e.category, self.linear[m]
+            for selects, counts, cats, sources in self._dispatch:
+                if selects(cat, key, linear):
+                    counts[m] += macs
+                    cats[(m, cat)] = cats.get((m, cat), 0) + macs
+                    sources[(cat, key)] = sources.get((cat, key), 0) + macs
         return out
 
     def _produced(self, m, e, args, out) -> int:

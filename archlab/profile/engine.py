@@ -140,7 +140,7 @@ def profile_module(module: nn.Module, input_size, *, batch: int = 1, device="cpu
             x = _prepare(stack, module, input_size, batch, dev, memory_format, seed, run)
             if count and run.forward_ok:
                 say("counting", 0, len(table))
-                result["count"] = _count_pass(module, x, table, run, memory, say)
+                result["count"] = _count_pass(module, x, table, run, memory, say, conventions)
             for name, fn in (("fvcore", external.run_fvcore), ("thop", external.run_thop)):
                 if count and name in conventions and run.forward_ok:
                     say(f"counting ({name})")
@@ -187,12 +187,12 @@ def _prepare(stack, module, input_size, batch, dev, memory_format, seed, run):
         return None
 
 
-def _count_pass(module, x, table, run, memory, say):
+def _count_pass(module, x, table, run, memory, say, conventions):
     tracker = None
     if memory:
         tracker = CudaPeaks(run.device) if run.device.type == "cuda" else LiveBytes()
     every = max(1, len(table) // 40)  # a few dozen progress updates per pass
-    rec = Recorder(table, tracker,
+    rec = Recorder(table, tracker, conventions=conventions,
                    on_module_done=lambda n: n % every or say("counting", n, len(table)))
     try:
         with _env.gc_paused(), torch.inference_mode(), recording(rec):

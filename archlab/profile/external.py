@@ -12,14 +12,14 @@ import logging
 import sys
 import warnings
 from contextlib import contextmanager, redirect_stdout
-from dataclasses import dataclass, field
 from io import StringIO
 
 import torch
 from torch import nn
 
-from .conventions import module_category
+from .coverage import Counts
 from .hooks import ModuleTable
+from .module_rules import module_category
 
 _FVCORE_CATEGORY = {
     "conv": "conv", "addmm": "matmul", "bmm": "matmul", "einsum": "matmul", "matmul": "matmul",
@@ -27,17 +27,6 @@ _FVCORE_CATEGORY = {
     "layer_norm": "norm", "instance_norm": "norm", "upsample_nearest2d": "upsample",
     "upsample_bilinear2d": "upsample", "adaptive_avg_pool2d": "pool", "grid_sampler": "upsample",
 }
-
-
-@dataclass
-class External:
-    """One external tool's result: per-module inclusive counts (by our module names), the total,
-    the ops it skipped (op -> calls), and exclusive counts per (module index, category)."""
-
-    per_module: list
-    total: int
-    skipped: dict = field(default_factory=dict)
-    categories: dict = field(default_factory=dict)
 
 
 @contextmanager
@@ -74,7 +63,7 @@ def _exclusive_by_category(table: ModuleTable, inclusive: dict) -> dict:
     return cats
 
 
-def run_fvcore(model: nn.Module, x: torch.Tensor, table: ModuleTable) -> External:
+def run_fvcore(model: nn.Module, x: torch.Tensor, table: ModuleTable) -> Counts:
     with _quiet(), torch.no_grad():
         from fvcore.nn import FlopCountAnalysis
 
@@ -85,10 +74,13 @@ def run_fvcore(model: nn.Module, x: torch.Tensor, table: ModuleTable) -> Externa
         by_op = fca.by_module_and_operator()
         skipped = dict(fca.unsupported_ops())
     per_module = [int(by_module[n]) if n in by_module else None for n in table.names]
-    return External(per_module, int(fca.total()), skipped, _exclusive_by_category(table, by_op))
+    sources = {(_FVCORE_CATEGORY.get(op, "other"), f"fvcore:{op}"): int(v)
+               for op, v in by_op.get("", {}).items() if v}
+    return Counts(per_module, int(fca.total()), _exclusive_by_category(table, by_op), sources,
+                  skipped)
 
 
-def run_thop(model: nn.Module, x: torch.Tensor, table: ModuleTable) -> External:
+def run_thop(model: nn.Module, x: torch.Tensor, table: ModuleTable) -> Counts:
     clone = copy.deepcopy(model)  # thop leaves buffers and flips training flags: not on ours
     with _quiet(), torch.no_grad():
         from thop import profile as thop_profile
@@ -105,12 +97,13 @@ def run_thop(model: nn.Module, x: torch.Tensor, table: ModuleTable) -> External:
             walk(full, sub)
     walk("", tree)
     per_module = [int(round(flat[n])) if n in flat else None for n in table.names]
-    cats: dict = {}
+    cats, sources = {}, {}
     for i, n in enumerate(table.names):
         own = int(round(flat.get(n, 0.0) - children.get(n, 0.0)))
         if own:
-            key = (i, module_category(table.modules[i]))
-            cats[key] = cats.get(key, 0) + own
+            cat = module_category(table.modules[i])
+            cats[(i, cat)] = cats.get((i, cat), 0) + own
+            sources[(cat, table.types[i])] = sources.get((cat, table.types[i]), 0) + own
     register_hooks = sys.modules["thop.profile"].register_hooks
 
     # leaf modules thop has no rule for count 0 without a word (Sigmoid, custom convs): list them
@@ -118,4 +111,4 @@ def run_thop(model: nn.Module, x: torch.Tensor, table: ModuleTable) -> External:
     for m, leaf in zip(table.modules, table.leaf):
         if leaf and type(m) not in register_hooks and not isinstance(m, nn.Identity):
             blind[type(m).__name__] = blind.get(type(m).__name__, 0) + 1
-    return External(per_module, int(round(total)), blind, cats)
+    return Counts(per_module, int(round(total)), cats, sources, blind)

@@ -21,24 +21,15 @@ from .units import is_missing, mib, ms, pct, ratio, si
 
 SCHEMA = "archlab.comparison/1"
 
-# metric -> (column in the table, how to read it from a Report)
-METRICS = {
-    "params": lambda r: r.totals.get("params"),
-    "macs": lambda r: r.totals.get("macs", r.totals.get("archlab")),
-    "macs[fvcore]": lambda r: r.totals.get("fvcore"),
-    "macs[paper-hook]": lambda r: r.totals.get("paper-hook"),
-    "macs[paper-conv]": lambda r: r.totals.get("paper-conv"),
-    "latency_ms": lambda r: r.totals.get("latency_ms"),
-    "latency_p10_ms": lambda r: r.totals.get("latency_p10_ms"),
-    "latency_p90_ms": lambda r: r.totals.get("latency_p90_ms"),
-    "peak_bytes": lambda r: r.totals.get("peak_bytes"),
-}
+# whole-model figures read from each report's totals (plus `macs[NAME]` for every other
+# convention the reports were counted under)
+METRICS = ("params", "macs", "latency_ms", "latency_p10_ms", "latency_p90_ms", "peak_bytes")
 PAIRED = {"latency_ratio": "ratio", "latency_ratio_p10": "ratio_p10", "latency_ratio_p90": "ratio_p90",
           "latency_ratio_n": "n", "latency_ratio_reliable": "reliable",
           "latency_ratio_warnings": "warnings"}  # frame column -> key of a paired result
 PAIRED_HEADER = "latency vs base (paired)"
 MEDIAN_HEADER = "latency ms, timed separately (p10–p90)"
-DELTA = ("params", "macs", "macs[paper-hook]", "macs[paper-conv]", "latency_ms", "peak_bytes")
+DELTA = ("params", "macs", "latency_ms", "peak_bytes")  # and every macs[NAME]
 
 
 class Comparison:
@@ -120,16 +111,28 @@ class Comparison:
         return rows + [n for n in self.order if n not in rows]
 
     # ---------------------------------------------------------------- tables
+    def conventions(self) -> dict[str, dict]:
+        """Every convention other than archlab's that a compared report was counted under, with
+        its table entry (in the order the reports list them)."""
+        out = {}
+        for r in self.reports.values():
+            out.update({c: e for c, e in r.conventions.items() if c != "archlab" and c not in out})
+        return out
+
     def to_frame(self) -> pd.DataFrame:
-        """One row per model: costs, then each DELTA metric against the base, absolute and %."""
+        """One row per model: costs (macs[NAME] per convention), then each cost's change against
+        the base, absolute and %."""
         recs = []
+        counts = [f"macs[{c}]" for c in self.conventions()]
         for n in self.groups():
             r = self.reports.get(n)
             spec = (r.spec if r is not None else {}) or {}
             rec = {"model": n, "base": self.bases[n], "change": spec.get("change") or "",
                    "family": spec.get("family"), "reference": not spec.get("base")}
-            for k, get in METRICS.items():
-                rec[k] = get(r) if r is not None else None
+            for k in METRICS:
+                rec[k] = r.totals.get(k) if r is not None else None
+            for k in counts:
+                rec[k] = r.count(k[5:-1]) if r is not None else None
             rec["latency_spread_pct"] = _spread(rec)
             timing = (r.timing if r is not None else {}) or {}
             rec["latency_reliable"] = timing.get("reliable")
@@ -139,7 +142,7 @@ class Comparison:
             recs.append(rec)
         df = pd.DataFrame.from_records(recs)
         idx = {n: i for i, n in enumerate(df["model"])}
-        for k in DELTA:
+        for k in (*DELTA, *counts):
             d, dp = [], []
             for n in df["model"]:
                 b = self.bases[n]
@@ -169,9 +172,12 @@ class Comparison:
 
     def to_markdown(self) -> str:
         df = self.to_frame()
-        lines = ["| model | base | what changed | params | MACs[archlab] | paper-hook M (2^20) |"
-                 f" paper-conv G (2^30) | {MEDIAN_HEADER} | {PAIRED_HEADER} | peak MiB |",
-                 "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+        convs = self.conventions()
+        heads = [f"{c} {e['published']}" if e.get("published") else f"MACs[{c}]"
+                 for c, e in convs.items()]
+        lines = ["| model | base | what changed | params | MACs[archlab] | " + "".join(
+                 f"{h} | " for h in heads) + f"{MEDIAN_HEADER} | {PAIRED_HEADER} | peak MiB |",
+                 "|---|---|---|" + "---:|" * (len(heads) + 5)]
         for _, row in df.iterrows():
             base, err = _text(row["base"]), _text(row["error"])
             lat = ms(row["latency_ms"])
@@ -182,8 +188,7 @@ class Comparison:
             cells = [f"**{row['model']}**" if base is None else row["model"],
                      base or "—", (_text(row["change"]) or "—").replace("|", "\\|"),
                      _cell(row, "params", si), _cell(row, "macs", si),
-                     _cell(row, "macs[paper-hook]", lambda v: f"{v / 2 ** 20:.1f}"),
-                     _cell(row, "macs[paper-conv]", lambda v: f"{v / 2 ** 30:.3f}"),
+                     *[_cell(row, f"macs[{c}]", _in_unit(e)) for c, e in convs.items()],
                      lat + _delta_text(row, "latency_ms", ms), _paired_cell(row),
                      _cell(row, "peak_bytes", mib)]
             if err:
@@ -206,6 +211,12 @@ class Comparison:
         tmp.write_text(json.dumps(data, indent=1))
         tmp.replace(path)
         return path
+
+
+def _in_unit(entry: dict):
+    """How a count is shown in its convention's published unit (3 significant digits)."""
+    div = entry.get("divisor", 1)
+    return si if div == 1 or not entry.get("published") else (lambda v: f"{v / div:.3g}")
 
 
 def unreliable(flag) -> bool:

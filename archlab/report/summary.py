@@ -10,8 +10,8 @@ import pandas as pd
 
 from ..results import Report
 from .tables import (conventions_of, display_frame, latency_warning, module_frame, render,
-                     self_frame, stage_frame, top_modules, totals_frame)
-from .units import PAPER_UNITS, is_missing, mib, ms, pct, published, si
+                     stage_frame, top_modules, totals_frame)
+from .units import is_missing, mib, ms, pct, si
 
 PLOT_TITLES = {"stages.png": "Cost by stage", "top_modules.png": "Top modules: latency vs MACs",
                "macs_vs_latency.png": "MACs vs latency per module"}
@@ -55,8 +55,9 @@ def summary_markdown(report: Report, plots=(), depth: int = 2) -> str:
     out += ["| quantity | value |", "|---|---:|"] + [f"| {a} | {b} |" for a, b in rows] + [""]
 
     out += ["## Operation counts under each convention", "",
-            "The same forward pass, counted by five rules. Published figures use their own "
-            "divisor (2^20 for the Lite-/Dite-HRNet READMEs, 2^30 for HRNet's); per sample.", ""]
+            f"The same forward pass, counted by {len(conventions_of(report))} rules, per sample. "
+            "Published figures are in the unit their source prints (2^20 for the Lite-/Dite-HRNet "
+            "READMEs, 2^30 for HRNet's, 1e9 for torchvision's).", ""]
     tf = totals_frame(report)
     out += ["| convention | count per sample | as published | what it counts |", "|---|---:|---:|---|"]
     for _, r in tf.iterrows():
@@ -64,8 +65,9 @@ def summary_markdown(report: Report, plots=(), depth: int = 2) -> str:
                    f"| {r['rule']} |")
     out += ["", "### Why they differ", "",
             "Each rule sees a different set of operators. Against archlab's count (every executed "
-            "operator), per sample, with the operator categories (or module types) that carry the "
-            "gap and the operators the rule counts as 0:", ""] + why_they_differ(report) + [""]
+            "operator), per batch: every operator category where a rule counts differently, both "
+            "counts, and what each counted there (operators, or module types for module-hook "
+            "rules); the rows add up to the whole gap.", ""] + why_they_differ(report) + [""]
 
     out += ["## Where the cost is", "", "### By stage", ""]
     sf = stage_frame(report)
@@ -86,7 +88,8 @@ def summary_markdown(report: Report, plots=(), depth: int = 2) -> str:
                        f"{pct(r['latency_share_pct'])} | {si(r['macs'])} | {pct(r['macs_share_pct'])} |")
         out.append("")
     out += [f"### Module tree (depth {depth})", "",
-            render(display_frame(module_frame(report, depth), report.model, batch=batch), "md"),
+            render(display_frame(module_frame(report, depth), report.model, batch=batch,
+                                 conventions=report.conventions), "md"),
             "All modules at every depth, with every convention's count: `modules.csv`.", ""]
 
     out += ["## Coverage", ""] + coverage_lines(report) + [""]
@@ -132,40 +135,31 @@ def _stage_display(sf):
 
 
 def why_they_differ(report: Report) -> list[str]:
-    """One bullet per convention: its gap to archlab, the module types that carry the gap, its rule."""
-    convs = [c for c in conventions_of(report) if c != "archlab" and not is_missing(report.totals.get(c))]
-    ref = report.totals.get("archlab", report.totals.get("macs"))
-    if is_missing(ref) or not convs:
-        return ["Only one convention was computed."]
-    sf = self_frame(report, conventions=["archlab"] + convs)
-    if sf["count[archlab]"].isna().all():
-        sf["count[archlab]"] = sf["macs"]
-    batch = report.input.get("batch", 1) or 1
+    """Per convention that differs from archlab: a table of the categories that make up its gap
+    (computed when it was counted, from the ops it saw), and what it counted as 0."""
+    cov = report.coverage or {}
+    gaps, skipped = cov.get("gaps") or {}, cov.get("skipped") or {}
+    if not gaps and not skipped:
+        return ["Every convention computed agrees with archlab, category by category."
+                if len(conventions_of(report)) > 1 else "Only one convention was computed."]
     lines = []
-    for c in convs:
-        val = report.totals[c]
-        gap = val - ref
-        unit = f", {published(c, val / batch)} in its own unit" if c in PAPER_UNITS else ""
-        line = (f"- **{c}** counts {si(val / batch)} per sample{unit}: "
-                f"{'+' if gap >= 0 else '-'}{si(abs(gap) / batch)} "
-                f"({pct(100 * gap / ref if ref else float('nan'), True)}) against archlab.")
-        cats = (report.coverage or {}).get("categories") or {}
-        if "archlab" in cats and c in cats:  # the profiler's ledger: MACs by operator category
-            keys = list(dict.fromkeys([*cats["archlab"], *cats[c]]))
-            diff = pd.Series({k: cats[c].get(k, 0) - cats["archlab"].get(k, 0) for k in keys}, dtype=float)
-            where = "By operator category"
-        else:  # otherwise: self counts by module type
-            diff = (sf[f"count[{c}]"] - sf["count[archlab]"]).groupby(sf["type"]).sum()
-            where = "By module type"
-        diff = diff[diff.abs() > 0.001 * abs(ref)].sort_values(key=abs, ascending=False).head(4)
-        if len(diff):
-            line += f" {where}: " + ", ".join(
-                f"{k} {'+' if d >= 0 else '-'}{si(abs(d) / batch)}" for k, d in diff.items()) + "."
-        skipped = ((report.coverage or {}).get("skipped") or {}).get(c) or {}
-        if skipped:
-            line += " Counted 0: " + ", ".join(f"{op} ×{n}" for op, n in list(skipped.items())[:6]) + "."
-        lines.append(line)
+    for c, gap in gaps.items():
+        lines += [f"**{c}**: {_signed(gap['gap'])} against archlab.", "",
+                  f"| category | {c} | archlab | difference | {c} counts | archlab counts |",
+                  "|---|---:|---:|---:|---|---|"]
+        for p in gap["parts"]:
+            lines.append(f"| {p['category']} | {si(p['count'])} | {si(p['archlab'])} | "
+                         f"{_signed(p['count'] - p['archlab'])} | {p['counted']} | "
+                         f"{p['archlab_counted']} |")
+        lines.append(f"| **all** | | | **{_signed(gap['gap'])}** | | |")
+        lines.append("")
+    for c, ops in skipped.items():
+        lines.append(f"- {c} counted 0 for: " + ", ".join(f"{op} ×{n}" for op, n in ops.items()))
     return lines
+
+
+def _signed(v) -> str:
+    return ("+" if v >= 0 else "-") + si(abs(v))
 
 
 def coverage_lines(report: Report) -> list[str]:

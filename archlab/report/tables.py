@@ -11,7 +11,7 @@ from __future__ import annotations
 import pandas as pd
 
 from ..results import Report
-from .units import CONVENTIONS, PAPER_UNITS, is_missing, mib, ms, pct, published, si
+from .units import is_missing, mib, ms, pct, published, si
 
 COST = ("params", "macs", "flops", "act_bytes", "latency_ms", "self_ms", "peak_bytes")
 OVERHEAD_STAGE = "framework overhead (between operators)"
@@ -34,18 +34,18 @@ def overhead_ms(report: Report):
     return None if is_missing(over) else max(0.0, over)
 
 
-def parent_of(name: str) -> str | None:
-    if name == "":
-        return None
-    return name.rsplit(".", 1)[0] if "." in name else ""
-
-
 def conventions_of(report: Report) -> list[str]:
-    """Conventions computed for this report, in the canonical order."""
-    have = set(report.totals) | {c for r in report.rows for c in r.counts}
-    listed = list(report.env.get("conventions") or [])
-    order = [c for c in CONVENTIONS if c in have or c in listed]
-    return order + [c for c in listed if c not in order]
+    """The conventions the report was counted under, in the table's order."""
+    return list(report.conventions) or list(report.env.get("conventions") or [])
+
+
+def children(report: Report) -> dict[str, list]:
+    """parent name -> its child rows (from the parent stored on each row)."""
+    kids: dict[str, list] = {}
+    for r in report.rows:
+        if r.parent is not None:
+            kids.setdefault(r.parent, []).append(r)
+    return kids
 
 
 def _within(name: str, root: str) -> bool:
@@ -56,8 +56,8 @@ def module_frame(report: Report, depth: int | None = None, *, root: str = "",
                  conventions=()) -> pd.DataFrame:
     """One row per module under `root` (the whole model by default) down to `depth` levels below it.
 
-    Shares are of the root's inclusive cost. `conventions` adds a raw-count column per convention
-    (`count[fvcore]`, ...). Values stay numeric; `render` formats them.
+    Shares are of the root's inclusive cost. `conventions` adds a raw-count column per other
+    convention (`macs[fvcore]`, ...). Values stay numeric; `render` formats them.
     """
     top = report.row(root)
     base_depth = top.depth
@@ -68,13 +68,15 @@ def module_frame(report: Report, depth: int | None = None, *, root: str = "",
         rel = r.depth - base_depth
         if depth is not None and rel > depth:
             continue
-        rec = {"module": r.name, "type": r.type, "depth": r.depth, "rel_depth": rel}
+        rec = {"module": r.name, "parent": r.parent, "type": r.type, "depth": r.depth,
+               "rel_depth": rel}
         rec.update({k: getattr(r, k) for k in COST})
         rec["macs_share_pct"] = _share(r.macs, top.macs)
         rec["latency_share_pct"] = _share(r.latency_ms, end_to_end_ms(report) if root == ""
                                           else top.latency_ms)
         for c in conventions:
-            rec[f"count[{c}]"] = r.counts.get(c)
+            if c != "archlab":
+                rec[f"macs[{c}]"] = r.count(c)
         rec["error"] = r.error
         recs.append(rec)
     return pd.DataFrame.from_records(recs)
@@ -89,16 +91,11 @@ def _share(x, total):
 def self_frame(report: Report, conventions=()) -> pd.DataFrame:
     """Exclusive cost per module: inclusive minus the sum of its direct children (None stays None);
     latency_ms is the module's own operator time as measured (self_ms)."""
-    by_name = {r.name: r for r in report.rows}
-    kids: dict[str, list] = {}
-    for r in report.rows:
-        p = parent_of(r.name)
-        if p is not None and p in by_name:
-            kids.setdefault(p, []).append(r)
-    keys = ["params", "macs"] + [f"count[{c}]" for c in conventions]
+    kids = children(report)
+    keys = ["params", "macs"] + [f"macs[{c}]" for c in conventions if c != "archlab"]
 
     def value(r, k):
-        return r.counts.get(k[6:-1]) if k.startswith("count[") else getattr(r, k)
+        return r.count(k[5:-1]) if k.startswith("macs[") else getattr(r, k)
 
     recs = []
     for r in report.rows:
@@ -134,11 +131,7 @@ CONTAINERS = ("Sequential", "ModuleList", "ModuleDict")
 def stage_names(report: Report) -> list[str]:
     """The stages of a model: its top-level modules, with plain containers (a Sequential or
     ModuleList of stages) opened one level, so HR nets show stem, stages.0, stages.1, ..., head."""
-    kids: dict[str, list] = {}
-    for r in report.rows:
-        p = parent_of(r.name)
-        if p is not None:
-            kids.setdefault(p, []).append(r)
+    kids = children(report)
     names = []
     for r in kids.get("", []):
         inner = kids.get(r.name, [])
@@ -179,14 +172,10 @@ def totals_frame(report: Report) -> pd.DataFrame:
     batch = report.input.get("batch", 1) or 1
     recs = []
     for c in conventions_of(report):
-        raw = report.totals.get(c)
-        if c == "archlab" and raw is None:
-            raw = report.totals.get("macs")
-        rule = CONVENTIONS.get(c, (1, "", "user-registered convention"))[2]
-        recs.append({"convention": c, "count": raw,
-                     "count_per_sample": None if is_missing(raw) else raw / batch,
-                     "published": published(c, None if is_missing(raw) else raw / batch),
-                     "rule": rule})
+        raw, entry = report.count(c), report.conventions.get(c, {})
+        per = None if is_missing(raw) else raw / batch
+        recs.append({"convention": c, "count": raw, "count_per_sample": per,
+                     "published": published(entry, per), "rule": entry.get("rule", "")})
     return pd.DataFrame.from_records(recs, columns=["convention", "count", "count_per_sample",
                                                     "published", "rule"])
 
@@ -200,9 +189,7 @@ def totals_lines(report: Report) -> list[str]:
     if not report.complete:
         lines.insert(0, "⚠ " + next((n for n in report.notes if n.startswith("incomplete:")),
                                     "incomplete"))
-    counts = [f"{r['convention']} " + (f"{r['published']} ({PAPER_UNITS[r['convention']]})"
-                                       if r["convention"] in PAPER_UNITS else si(r["count_per_sample"]))
-              for _, r in totals_frame(report).iterrows()]
+    counts = [f"{r['convention']} {r['published']}" for _, r in totals_frame(report).iterrows()]
     lines.append("MACs per sample by convention: " + " | ".join(counts))
     if is_missing(t.get("latency_ms")):
         lines.append("latency: not measured")
@@ -231,10 +218,11 @@ def latency_warning(report: Report) -> str | None:
 
 # ---------------------------------------------------------------- rendering
 
-def display_frame(df: pd.DataFrame, model: str = "", *, batch: int = 1,
+def display_frame(df: pd.DataFrame, model: str = "", *, batch: int = 1, conventions=None,
                   indent: str = "  ") -> pd.DataFrame:
-    """Format a module_frame for people: the tree indented, units in the headers; at batch > 1 every
-    header of a per-batch figure says so."""
+    """Format a module_frame for people: the tree indented, units in the headers (a convention
+    published in its own unit, from its entry in `conventions`, shown in that unit); at batch > 1
+    every header of a per-batch figure says so."""
     out = pd.DataFrame()
     out["module"] = [indent * int(d) + (m.rsplit(".", 1)[-1] if m else (model or "(model)"))
                      for m, d in zip(df["module"], df["rel_depth"])]
@@ -249,27 +237,28 @@ def display_frame(df: pd.DataFrame, model: str = "", *, batch: int = 1,
     out["act MiB"] = [mib(v) for v in df["act_bytes"]]
     out["peak MiB"] = [mib(v) for v in df["peak_bytes"]]
     for col in df.columns:
-        if col.startswith("count[") and col != "count[archlab]":
-            conv = col[6:-1]
-            div, unit, _ = CONVENTIONS.get(conv, (1, "MACs", ""))
-            if div == 1:
+        if col.startswith("macs["):
+            conv = col[5:-1]
+            entry = (conventions or {}).get(conv, {})
+            div, label = entry.get("divisor", 1), entry.get("published", "")
+            if div == 1 or not label:
                 out[f"MACs[{conv}]"] = [si(v) for v in df[col]]
             else:
-                out[f"{conv} {unit}(2^{div.bit_length() - 1})"] = [
-                    "n/a" if is_missing(v) else f"{v / div:.3f}" for v in df[col]]
+                out[f"{conv} {label}"] = ["n/a" if is_missing(v) else f"{v / div:.3f}"
+                                          for v in df[col]]
     if "error" in df and df["error"].notna().any():
         out["error"] = df["error"].fillna("")
     if df["latency_ms"].isna().all():  # profiled without latency: no columns of n/a
         out = out.drop(columns=["latency ms", "latency %", "self ms"])
     if batch > 1:
-        per_batch = [c for c in out.columns
-                     if "%" not in c and c.split("[")[0].split(" ")[0] in PER_BATCH]
+        per_batch = [c for c in out.columns if "%" not in c and (
+            c.split("[")[0].split(" ")[0] in PER_BATCH or c.split(" ")[0] in (conventions or {}))]
         out = out.rename(columns={c: f"{c} per batch of {batch}" for c in per_batch})
     return out
 
 
 # headers (first word) of the figures that grow with the batch; params and shares do not
-PER_BATCH = {"MACs", "FLOPs", "latency", "self", "act", "peak", *CONVENTIONS}
+PER_BATCH = {"MACs", "FLOPs", "latency", "self", "act", "peak"}
 
 
 def render(df: pd.DataFrame, fmt: str = "table", *, right=None) -> str:
@@ -316,4 +305,5 @@ def module_table(report: Report, depth: int | None = 2, fmt: str = "table", *, r
     df = module_frame(report, depth, root=root, conventions=conventions)
     if fmt in ("csv", "json"):
         return render(df.drop(columns=["rel_depth"]), fmt)
-    return render(display_frame(df, report.model, batch=report.input.get("batch", 1) or 1), fmt)
+    return render(display_frame(df, report.model, batch=report.input.get("batch", 1) or 1,
+                                conventions=report.conventions), fmt)

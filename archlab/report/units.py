@@ -1,55 +1,29 @@
-"""Units, number formatting and the meaning of each counting convention.
+"""Units and number formatting.
 
 One model has several "FLOPs": the HRNet README counts conv and linear multiply-adds in units of
-2^30, the Lite-/Dite-HRNet READMEs count leaf-module hooks in units of 2^20, fvcore skips
-elementwise ops and thop is blind to functional calls. Every number archlab prints says which one
-it is, and this file holds the words that say why they differ.
+2^30, the Lite-/Dite-HRNet READMEs in units of 2^20, torchvision in 1e9. Every count archlab prints
+says which convention it is under; a convention's published unit comes from its entry in the
+convention table, which every report carries (`report.conventions`).
 """
 from __future__ import annotations
 
 import math
 
-# name -> (divisor of the raw count as published, unit suffix, one-line rule)
-CONVENTIONS: dict[str, tuple[int, str, str]] = {
-    "archlab": (1, "MACs",
-                "every executed operator with a documented formula, functional calls included: MACs "
-                "for multiply-add work (conv, linear, matmul/bmm/einsum, normalisation, average "
-                "pooling, interpolation); elementwise ops, activations and softmax add FLOPs only; "
-                "1 multiply-add = 1 MAC = 2 FLOPs"),
-    "fvcore": (1, "MACs",
-               "fvcore FlopCountAnalysis: conv, linear, matmul/bmm/einsum, batch norm, pooling and "
-               "upsampling; elementwise ops (add, mul, sigmoid, softmax, ...) skipped; 1 fused "
-               "multiply-add = 1"),
-    "thop": (1, "MACs",
-             "thop module hooks: only nn.Module layers it knows (conv, linear, BN, activations, "
-             "pools); blind to functional calls, so F.conv2d (Dite-HRNet's dynamic convs), matmul "
-             "and F.interpolate count 0"),
-    "paper-hook": (2 ** 20, "M",
-                   "Lite-/Dite-HRNet README rule: leaf-module hooks, each leaf counted once with the "
-                   "shapes of its last call, BN = 2 per element, ReLU = 1, functional calls 0; "
-                   "published in units of 2^20 (\"M\")"),
-    "paper-conv": (2 ** 30, "G",
-                   "HRNet README rule: conv and linear multiply-adds only (no bias, BN, activations "
-                   "or upsampling); published in units of 2^30 (\"G\")"),
-}
-
-PAPER_UNITS = {"paper-hook": "2^20", "paper-conv": "2^30"}
-
-
 def is_missing(x) -> bool:
     return x is None or (isinstance(x, float) and math.isnan(x))
 
 
-def published(convention: str, raw) -> str:
-    """A raw count in its convention's own unit, one digit beyond what the papers print (they
-    print 205.2 M and 7.1 G; here 205.23 M and 7.08 G, so truncation and rounding both show)."""
+def published(entry: dict, raw) -> str:
+    """A raw count in its convention's published unit (`entry`: the convention's table entry), one
+    digit beyond what the papers print (they print 205.2 M and 7.1 G; here 205.23 M and 7.08 G, so
+    truncation and rounding both show)."""
     if is_missing(raw):
         return "n/a"
-    div, unit, _ = CONVENTIONS.get(convention, (1, "MACs", ""))
-    if div == 1:
+    div, label = entry.get("divisor", 1), entry.get("published", "")
+    if div == 1 or not label:
         return si(raw)
     v = raw / div
-    return f"{v:.2f} {unit}" if abs(v) >= 1 else f"{_sig(v, 3)} {unit}"
+    return f"{v:.2f} {label}" if abs(v) >= 1 else f"{_sig(v, 3)} {label}"
 
 
 def si(x, digits: int = 3) -> str:

@@ -35,9 +35,10 @@ def compare(names, out: str | Path | None = None, *, base: str | None = None,
             threads: int | None = None, conventions=None, latency: bool = True,
             fresh: bool = False, keep_noisy: bool = False, replace: bool = False,
             force: bool = False, store: str | Path = DEFAULT_ROOT, progress: bool = True,
-            log=log_line) -> Outcome:
+            budget_s: float | None = None, log=log_line) -> Outcome:
     """Compare models: `names` a list (each against `base`, default the first) or "variants" (every
-    registered variant against its own base; `bases` limits them to these bases' variants)."""
+    registered variant against its own base; `bases` limits them to these bases' variants).
+    `budget_s`: seconds of timing per model and per pair (the profiler's defaults when None)."""
     from ..models import get_spec, list_variants
 
     variants = names == "variants"
@@ -48,7 +49,7 @@ def compare(names, out: str | Path | None = None, *, base: str | None = None,
         base = get_spec(base).name if base else names[0]
         names = list(dict.fromkeys([base, *names]))
     opts = _options(conventions or COMPARE_CONVENTIONS, latency, device, threads,
-                    {"per_module": False})
+                    {"per_module": False}, budget_s)
     jobs = plan(names, input_size=input_size, batch=batch, device=device, threads=threads,
                 force=force, say=log)
     folder = Path(out) if out else default_folder([j.name for j in jobs], variants, bases)
@@ -64,7 +65,7 @@ def compare(names, out: str | Path | None = None, *, base: str | None = None,
         if latency and outcome.tally.interrupted is None:
             outcome.pairs = _pair(comp, {j.name: j for j in jobs}, st, fresh=fresh,
                                   keep_noisy=keep_noisy, progress=progress, log=log,
-                                  device=device, threads=threads)
+                                  device=device, threads=threads, budget_s=budget_s)
             comp.paired = outcome.pairs.results
         outcome.result = comp
         outcome.paths = _write(comp, folder)
@@ -84,11 +85,11 @@ def _write(comp: Comparison, folder: Path) -> dict:
 
 
 def _pair(comp: Comparison, jobs: dict[str, Job], store: Store, *, fresh, keep_noisy, progress,
-          log, device, threads):
+          log, device, threads, budget_s):
     """Time each model side by side with its base (both measured with latency, same input)."""
     from ..profile.paired import PAIR_BUDGET_S, PAIR_ROUNDS, PAIR_WARMUP, paired_latency
 
-    settings = {"warmup": PAIR_WARMUP, "rounds": PAIR_ROUNDS, "budget_s": PAIR_BUDGET_S}
+    settings = {"warmup": PAIR_WARMUP, "rounds": PAIR_ROUNDS, "budget_s": budget_s or PAIR_BUDGET_S}
     items, skipped = [], {}
     for model in comp.order:
         b = comp.bases.get(model)
@@ -104,7 +105,7 @@ def _pair(comp: Comparison, jobs: dict[str, Job], store: Store, *, fresh, keep_n
         def measure(progress, mj=mj, bj=bj):
             progress("timing side by side with the base")
             got = paired_latency(mj.model, bj.model, mj.shape, batch=mj.batch, device=device,
-                                 threads=threads)
+                                 threads=threads, budget_s=settings["budget_s"])
             if got.get("reliable") is False:
                 log(f"{mj.name} vs {bj.name}: ⚠ paired latency not reliable: "
                     + "; ".join(got["warnings"]))

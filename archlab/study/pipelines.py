@@ -11,15 +11,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..profile.conventions import check_conventions
+from ..profile.conventions import RECORDER_CONVENTIONS, check_conventions
 from ..profile.env import check_device
 from ..results import Report, merge_latency
 from .planning import Job, OutputFolder, plan
 from .run import Item, Tally, log_line, run
 from .store import DEFAULT_ROOT, Store, pair_key, safe_name, write_atomic
 
-COMPARE_CONVENTIONS = ("archlab", "paper-hook", "paper-conv")
-PAIR_SETTINGS = None  # filled from archlab.profile.paired on first use
+# comparisons count under the recorder's own conventions (fvcore and thop trace slowly)
+COMPARE_CONVENTIONS = RECORDER_CONVENTIONS
 
 
 @dataclass
@@ -87,10 +87,11 @@ def _report_problem(report: Report) -> str | None:
     return ("failed: " if nothing else "measured with errors: ") + "; ".join(errors)
 
 
-def _options(conventions, latency, device, threads, extra) -> dict:
+def _options(conventions, latency, device, threads, extra, budget_s=None) -> dict:
     check_device(device)
+    timing = {} if budget_s is None else {"budget_s": budget_s}
     return {"conventions": check_conventions(conventions), "latency": latency, "device": device,
-            "threads": threads, **extra}
+            "threads": threads, **timing, **extra}
 
 
 def profile_to(name: str, out: str | Path | None = None, *, input_size=None, batch: int = 1,
@@ -98,10 +99,11 @@ def profile_to(name: str, out: str | Path | None = None, *, input_size=None, bat
                latency: bool = True, cuda_graph: bool = False, depth: int = 2, checkpoint=None,
                fresh: bool = False, keep_noisy: bool = False, replace: bool = False,
                force: bool = False, store: str | Path = DEFAULT_ROOT, progress: bool = True,
-               log=log_line) -> Outcome:
+               budget_s: float | None = None, log=log_line) -> Outcome:
     """Profile one registered model (name grammar included) into `out` (default reports/NAME):
     report.json, modules.csv, summary.md and plots; reused from the store when it holds it.
-    `checkpoint`: weights to load first (see archlab.load_checkpoint)."""
+    `checkpoint`: weights to load first (see archlab.load_checkpoint); `budget_s`: seconds of
+    whole-model timing (archlab.profile.profile_module's default when None)."""
     from ..profile import DEFAULT_CONVENTIONS
     from ..report.files import write_report
 
@@ -110,7 +112,7 @@ def profile_to(name: str, out: str | Path | None = None, *, input_size=None, bat
     if cuda_graph and not str(device).startswith("cuda"):
         raise ValueError("--cuda-graph needs --device cuda")
     extra = {"cuda_graph": True} if cuda_graph else {}
-    opts = _options(conventions or DEFAULT_CONVENTIONS, latency, device, threads, extra)
+    opts = _options(conventions or DEFAULT_CONVENTIONS, latency, device, threads, extra, budget_s)
     [job] = plan([name], input_size=input_size, batch=batch, device=device, threads=threads,
                  options=extra or None, force=force, checkpoint=checkpoint, say=log)
     folder = Path(out) if out else Path("reports") / safe_name(job.name)

@@ -1,0 +1,23 @@
+"""Shared across the test files: one full-resolution count of every reference model, made once per
+test run (the golden tests, the published figures and the fvcore convention all read it)."""
+import pytest
+
+GOLDEN_CONVENTIONS = ("archlab", "paper-hook", "paper-conv", "fvcore")
+
+
+@pytest.fixture(scope="session")
+def reference_counts():
+    """name -> the Report of that reference model at its own input, batch 1, counted under every
+    convention the goldens need (no latency, no memory)."""
+    from archlab.models import build, get_spec
+    from archlab.profile import profile_module
+
+    made = {}
+
+    def get(name):
+        if name not in made:
+            spec = get_spec(name)
+            made[name] = profile_module(build(name), tuple(spec.input_size), latency=False,
+                                        memory=False, conventions=GOLDEN_CONVENTIONS)
+        return made[name]
+    return get
