@@ -51,6 +51,7 @@ def make_report(name="toy", scale=1.0, base=None, latency=True, batch=1, reporte
         timing = {"warmup": 3, "budget_s": 1.0, "max_s": 3.0, "median_ms": 9.0 * scale,
                   "p10_ms": 8.5 * scale, "p90_ms": 9.9 * scale, "iqr_ms": 0.4 * scale, "n": 20,
                   "number_per_run": 1, "op_ms": 7.5 * scale, "overhead_ms": 1.5 * scale,
+                  "alongside_ms": 9.0 * scale,
                   "op_passes": 5, "instrumented_ms": 12.0 * scale, "spread": 0.044,
                   "cpu_share": 0.97, "threads": 1, "cores": 2, "load_before": [0.1, 0.1, 0.1],
                   "load_after": [0.2, 0.1, 0.1], "reliable": True, "warnings": []}

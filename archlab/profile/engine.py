@@ -227,9 +227,9 @@ def _latency(module, x, table, run, say, *, warmup, budget_s, max_s, per_module,
             out["watch"] = watch.facts
             if per_module:
                 say("timing every operator", 0, module_iters)
-                out["per_pass"], out["walls"] = time_operators(
+                out.update(time_operators(
                     forward, table, dev, passes=module_iters, budget_s=max_s,
-                    on_pass=lambda n: say("timing every operator", n, module_iters))
+                    on_pass=lambda n: say("timing every operator", n, module_iters)))
     except Exception as exc:
         run.fail("latency", exc, forward=True)
     return out

@@ -154,30 +154,41 @@ class recording:
         return False
 
 
-def time_operators(fn: Callable[[], object], table: ModuleTable, device: torch.device, *,
-                   passes: int, budget_s: float,
-                   on_pass=None) -> tuple[list[list[float]], list[float]]:
-    """Run `fn` under the operator clock `passes` times (fewer when the budget runs out, never
-    fewer than MIN_PASSES, so that a median means something): per pass, the exclusive operator seconds of every module (the last slot:
-    operators run outside every module), and the wall seconds of each instrumented pass.
-    `on_pass(n)` hears each finished pass."""
+def _wall(fn: Callable[[], object], device: torch.device) -> float:
+    """Seconds of one call of `fn`, the device synchronised on both sides."""
     cuda = device.type == "cuda"
-    clock = CudaOpClock(table) if cuda else OpClock(table)
-    per_pass, walls = [], []
+    if cuda:
+        torch.cuda.synchronize(device)
+    t0 = _clock()
+    fn()
+    if cuda:
+        torch.cuda.synchronize(device)
+    return _clock() - t0
+
+
+def time_operators(fn: Callable[[], object], table: ModuleTable, device: torch.device, *,
+                   passes: int, budget_s: float, on_pass=None) -> dict:
+    """Run `fn` under the operator clock `passes` times (fewer when the budget runs out, never
+    fewer than MIN_PASSES, so that a median means something), each pass beside an uninstrumented
+    call in a rotating order: the framework overhead is then the difference of times taken seconds
+    apart, under the same conditions. Returns per_pass (per pass, the exclusive operator seconds of
+    every module; the last slot: operators run outside every module), walls (seconds of each
+    instrumented pass) and plain (seconds of each uninstrumented call). `on_pass(n)` hears each
+    finished pass."""
+    clock = CudaOpClock(table) if device.type == "cuda" else OpClock(table)
+    out = {"per_pass": [], "walls": [], "plain": []}
     start = _clock()
-    with recording(clock):
-        for _ in range(max(passes, 1)):
+    for r in range(max(passes, 1)):
+        for timed in ((False, True) if r % 2 == 0 else (True, False)):
+            if not timed:
+                out["plain"].append(_wall(fn, device))
+                continue
             clock.reset()
-            if cuda:
-                torch.cuda.synchronize(device)
-            t0 = _clock()
-            fn()
-            if cuda:
-                torch.cuda.synchronize(device)
-            walls.append(_clock() - t0)
-            per_pass.append(list(clock.read()))
-            if on_pass is not None:
-                on_pass(len(per_pass))
-            if len(per_pass) >= min(passes, MIN_PASSES) and _clock() - start > budget_s:
-                break
-    return per_pass, walls
+            with recording(clock):
+                out["walls"].append(_wall(fn, device))
+            out["per_pass"].append(list(clock.read()))
+        if on_pass is not None:
+            on_pass(r + 1)
+        if r + 1 >= min(passes, MIN_PASSES) and _clock() - start > budget_s:
+            break
+    return out

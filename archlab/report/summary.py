@@ -207,9 +207,10 @@ def method_lines(report: Report) -> list[str]:
             f"- Per module: every operator timed where it runs ({how}) and attributed to the "
             f"innermost module running; per module the median over {tm.get('op_passes', '?')} "
             f"passes. self_ms is a module's own operators, latency_ms adds its submodules'. They "
-            f"sum to {ms(tm['op_ms'])} ms of operator time against {ms(tm.get('median_ms'))} ms "
-            f"end to end: {ms(tm.get('overhead_ms'))} ms of framework overhead (Python, dispatch, "
-            f"work between operators), shown as its own segment. An operator-timed pass took "
+            f"sum to {ms(tm['op_ms'])} ms of operator time against {ms(tm.get('alongside_ms'))} ms "
+            f"for uninstrumented forwards timed alongside those passes (in alternation): "
+            f"{ms(tm.get('overhead_ms'))} ms of framework overhead (Python, dispatch, work between "
+            f"operators), shown as its own segment. An operator-timed pass took "
             f"{ms(tm.get('instrumented_ms'))} ms (the recorder's own cost lies outside every "
             "operator's window).")
     lines += ["- Memory: peak of live tensor storage while each module ran (CPU: a dispatch-level "

@@ -20,8 +20,9 @@ OWN_STAGE = "(the model's own operators)"
 
 def end_to_end_ms(report: Report):
     """The whole-model time that module latencies are shares of: operator time plus framework
-    overhead, which is the uninstrumented median (or the operator time, when the operators took
-    longer than the uninstrumented forward, so that no share is negative). None without latency."""
+    overhead, which is the median of the uninstrumented forwards timed alongside the operator-timed
+    passes (or the operator time, when the operators took longer, so that no share is negative).
+    None without latency."""
     op = report.timing.get("op_ms")
     if is_missing(op):
         return report.totals.get("latency_ms")
