@@ -23,6 +23,7 @@ from archlab.profile.layouts import choose_layout, to_channels_last
 from archlab.profile.onnx_names import common_module, name_modules_by_neighbours, resolve
 from archlab.profile.onnx_runtime import EXTRA_HINT, MissingExtra
 from archlab.profile.outputs import compare
+from archlab.profile.runtime_pairs import paired_runtime_latency
 from archlab.profile.runtimes import ROW_KEYS, check_runtimes, profile_runtimes
 
 FAST = {"rounds": 3, "budget_s": 0.5, "warmup": 1}  # rows, not timings, are under test here
@@ -343,3 +344,22 @@ def test_nodes_without_a_recorded_module_take_their_neighbours_common_module():
     assert table["node_Split_2"] == "blocks.0"  # holds both readers
     assert table["ReorderOutput_token_3"] == "blocks.0.right.act"  # no reader: its writer's
     assert common_module(["a.b.c", "a.b", "a.bc"]) == "a" and common_module(["x", "y"]) == ""
+
+
+def test_a_design_choice_under_a_runtime_is_paired_against_its_base(monkeypatch):
+    base = trained_bns(nn.Sequential(ConvBN(3, 8, 3, act="relu"), nn.Conv2d(8, 4, 1)))
+    variant = trained_bns(nn.Sequential(dynamic_conv_bn(3, 8, 3, num_kernels=4, act="relu"),
+                                        nn.Conv2d(8, 4, 1)))
+    pair = paired_runtime_latency(variant, base, (3, 16, 16), "fused", **FAST)
+    assert pair["runtime"] == "fused" and pair["valid"]
+    assert pair["ratio_p10"] <= pair["ratio"] <= pair["ratio_p90"] and pair["n"] >= 1
+    assert set(pair["max_rel_diff"]) == {"model", "base"}
+    assert "model: 2 of 2 BNs folded" in pair["note"] and "base: 1 of 1 BNs folded" in pair["note"]
+
+    def broken(model, *args, **kwargs):
+        raise RuntimeError("no compiler")
+
+    monkeypatch.setattr(torch, "compile", broken)
+    failed = paired_runtime_latency(variant, base, (3, 16, 16), "compile", **FAST)
+    assert failed["ratio"] is None and failed["valid"] is False
+    assert "torch.compile failed" in failed["note"]
