@@ -19,6 +19,7 @@ from archlab.blocks.selective import SKConv
 from archlab.blocks.stems import DGCStem, LiteStem
 from archlab.profile import preparing
 from archlab.profile.fusing import fold_batchnorms
+from archlab.profile.hooks import hook_count
 from archlab.profile.layouts import choose_layout, to_channels_last
 from archlab.profile.onnx_names import common_module, name_modules_by_neighbours, resolve
 from archlab.profile.onnx_runtime import EXTRA_HINT, MissingExtra
@@ -198,10 +199,23 @@ def mixed_mode_model():
     return model
 
 
+def snapshot(model: nn.Module):
+    """Everything a run must give back unchanged: classes, modes, weights and buffers, hooks."""
+    return ([(type(m), m.training) for m in model.modules()],
+            {k: v.clone() for k, v in model.state_dict().items()}, hook_count(model))
+
+
+def assert_as_found(model: nn.Module, before) -> None:
+    modes, state, hooks = before
+    assert [(type(m), m.training) for m in model.modules()] == modes
+    assert model.state_dict().keys() == state.keys()
+    assert all(torch.equal(state[k], v) for k, v in model.state_dict().items())
+    assert hook_count(model) == hooks
+
+
 def test_rows_have_the_promised_keys_and_leave_the_model_as_found():
     model = mixed_mode_model()
-    state = {k: v.clone() for k, v in model.state_dict().items()}
-    modes = [(type(m), m.training) for m in model.modules()]
+    before = snapshot(model)
     rows = profile_runtimes(model, (3, 16, 16), "fused", threads=1, **FAST)
     assert [r["name"] for r in rows] == ["eager", "fused"]
     assert all(tuple(r) == ROW_KEYS for r in rows)
@@ -211,9 +225,7 @@ def test_rows_have_the_promised_keys_and_leave_the_model_as_found():
     assert fused["n"] == len(fused["details"]["samples_ms"]) >= 1
     assert fused["ratio_p10"] <= fused["ratio_to_eager"] <= fused["ratio_p90"]
     assert "3 of 3 BNs folded" in fused["note"] and "kept (channels_last" in fused["note"]
-    assert [(type(m), m.training) for m in model.modules()] == modes
-    assert all(torch.equal(state[k], v) for k, v in model.state_dict().items())
-    assert torch.get_num_threads() >= 1
+    assert_as_found(model, before)
 
 
 def test_rows_round_trip_through_json():
@@ -305,7 +317,9 @@ def test_an_unexportable_model_gets_a_row_with_the_reason():
 def test_onnxruntime_matches_eager_and_maps_node_times_to_modules():
     pytest.importorskip("onnxruntime")
     model = mixed_mode_model()
+    before = snapshot(model)
     row = profile_runtimes(model, (3, 16, 16), "onnxruntime", threads=1, **FAST)[1]
+    assert_as_found(model, before)
     assert row["valid"] and row["max_rel_diff"] <= 1e-5
     names = {n for n, _ in model.named_modules()}
     assert row["per_module_ms"] and set(row["per_module_ms"]) <= names
@@ -315,7 +329,10 @@ def test_onnxruntime_matches_eager_and_maps_node_times_to_modules():
 
 @pytest.mark.slow
 def test_compile_matches_eager_and_reports_its_compile_time():
-    rows = profile_runtimes(mixed_mode_model(), (3, 16, 16), "compile", threads=1, **FAST)
+    model = mixed_mode_model()
+    before = snapshot(model)
+    rows = profile_runtimes(model, (3, 16, 16), "compile", threads=1, **FAST)
+    assert_as_found(model, before)
     compiled = rows[1]
     assert compiled["valid"] and compiled["max_rel_diff"] <= 1e-5
     assert compiled["prepare_s"] == pytest.approx(compiled["details"]["compile_s"], abs=1e-3)
