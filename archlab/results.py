@@ -69,6 +69,9 @@ class Report:
               whole-model count (`count(name)` reads any, archlab's included)
     conventions: the table entry of every convention counted (rule, unit, published unit and
               divisor, how computed), so the report explains its own numbers
+    runtimes: one row per deploy runtime measured (archlab.profile.runtimes.ROW_KEYS: name,
+              latency_ms, ratio_to_eager with ratio_p10 / ratio_p90, max_rel_diff, prepare_s,
+              valid, note, ...); empty when only eager PyTorch was profiled
     coverage: the op ledger: counted / free / uncounted ops with call counts and traffic shares
     timing:   method and spread of the whole-model latency (median, p10, p90, IQR, n), whether it
               can be trusted (`reliable`, `warnings`, load, CPU share, threads, cores), op_ms (the
@@ -89,6 +92,7 @@ class Report:
     notes: list[str] = field(default_factory=list)
     complete: bool = True  # False: an interrupted profile, kept with what it measured
     conventions: dict[str, dict] = field(default_factory=dict)
+    runtimes: list[dict] = field(default_factory=list)
     schema: str = SCHEMA
 
     def row(self, name: str = "") -> ModuleStat:
@@ -154,7 +158,7 @@ def merge_latency(counted: Report, timed: Report) -> Report:
     env = {**timed.env, "conventions": counted.env.get("conventions")}
     return Report(model=counted.model, spec=counted.spec, input=counted.input, env=env, rows=rows,
                   totals=totals, coverage=counted.coverage, timing=timed.timing, notes=notes,
-                  conventions=counted.conventions)
+                  conventions=counted.conventions, runtimes=timed.runtimes or counted.runtimes)
 
 
 class ReportError(ValueError):

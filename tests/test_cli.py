@@ -208,3 +208,34 @@ def test_a_convention_added_to_the_table_shows_everywhere(cli, monkeypatch):
     head = next(ln for ln in (folder / "table.md").read_text().splitlines() if ln.startswith("| model"))
     assert "conv-only M (1e6)" in head
     assert "d_macs[conv-only]_pct" in pd.read_csv(folder / "table.csv").columns
+
+
+# ---------------------------------------------------------------- deploy runtimes
+
+def test_profile_and_compare_under_a_deploy_runtime(cli):
+    args = ["--input", "64x64", "--convention", "archlab", "--runtime", "fused", *QUIET]
+    code, _, err = cli("profile", "lite18", *args, "--depth", "0")
+    assert code == 0, err
+    report = load_report("reports/lite18")
+    assert [r["name"] for r in report.runtimes] == ["eager", "fused"]
+    fused = report.runtimes[1]
+    assert fused["valid"] and fused["max_rel_diff"] <= 1e-4 and "204 of 204 BNs folded" in fused["note"]
+    assert Path("reports/lite18/runtimes.png").stat().st_size > 0
+    assert "| fused |" in Path("reports/lite18/summary.md").read_text()
+    code, _, err = cli("compare", "models", "lite18", "naive_lite18", *args)
+    assert code == 0, err
+    folder = Path("reports/compare/lite18+naive_lite18")
+    table = pd.read_csv(folder / "table.csv").set_index("model")
+    assert table.loc["naive_lite18", "latency_ratio[fused]"] > 0
+    assert bool(table.loc["naive_lite18", "latency_ratio_valid[fused]"])
+    assert "latency vs base under fused (paired)" in (folder / "table.md").read_text()
+    assert (folder / "runtime_deltas.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--runtime", "fusd"], "unknown runtime 'fusd'; did you mean 'fused'"),
+    (["--runtime", "fused", "--no-latency"], "cannot go with --no-latency"),
+])
+def test_bad_runtime_requests_are_one_line(cli, args, needle):
+    code, out, err = cli("profile", "lite18", *args, *QUIET)
+    assert code == 2 and needle in one_line(err) and out == ""

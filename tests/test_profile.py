@@ -248,6 +248,13 @@ def test_report_fields_and_json_round_trip():
     assert rep.conventions["paper-hook"]["divisor"] == 2 ** 20 and rep.conventions["archlab"]["rule"]
 
 
+def test_channels_last_profiles_a_model_with_kernel_banks():
+    model = DynamicConv()  # its 5-D bank made Module.to(memory_format=...) refuse the model
+    rep = profile_module(model, (8, 16, 16), memory_format="channels_last", **FAST)
+    assert rep.input["memory_format"] == "channels_last" and rep.totals["macs"] > 0
+    assert model.attention[1].weight.is_contiguous()  # given back in the contiguous format
+
+
 def test_thread_count_is_restored():
     before = torch.get_num_threads()
     rep = profile_module(nn.Linear(4, 4), (4,), threads=1, conventions=("archlab",),

@@ -370,6 +370,29 @@ def test_unreliable_latency_is_flagged_everywhere(tmp_path):
     assert "⚠" not in summary_markdown(calm) and not any("⚠" in ln for ln in totals_lines(calm))
 
 
+RUNTIMES = [
+    {"name": "eager", "latency_ms": 10.0, "ratio_to_eager": 1.0, "ratio_p10": 1.0, "ratio_p90": 1.0,
+     "n": 20, "max_abs_diff": 0.0, "max_rel_diff": 0.0, "prepare_s": 0.0, "valid": True,
+     "note": "the base of every ratio", "reliable": True, "warnings": []},
+    {"name": "compile", "latency_ms": 5.6, "ratio_to_eager": 0.56, "ratio_p10": 0.5,
+     "ratio_p90": 0.6, "n": 20, "max_abs_diff": 1e-6, "max_rel_diff": 2e-6, "prepare_s": 41.0,
+     "valid": True, "note": "compiled in 41.0 s", "reliable": True, "warnings": []},
+    {"name": "onnxruntime", "latency_ms": None, "ratio_to_eager": None, "ratio_p10": None,
+     "ratio_p90": None, "n": None, "max_abs_diff": None, "max_rel_diff": None, "prepare_s": 3.0,
+     "valid": False, "note": "ONNX export failed: set in output", "reliable": None, "warnings": []}]
+
+
+def test_the_runtime_table_round_trips_and_is_shown(tmp_path):
+    r = make_report("toy")
+    r.runtimes = copy.deepcopy(RUNTIMES)
+    paths = write_report(r, tmp_path / "r")
+    assert load_report(tmp_path / "r").runtimes == RUNTIMES
+    md = (tmp_path / "r" / "summary.md").read_text()
+    assert "| compile | 5.60 | 0.56× (0.50–0.60) | 2.0e-06 | 41.0 | yes |" in md
+    assert "| onnxruntime |" in md and "ONNX export failed" in md
+    assert "runtimes.png" in paths
+
+
 def test_writable_dir_refuses_clearly(tmp_path):
     f = tmp_path / "file"
     f.write_text("x")

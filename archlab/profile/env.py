@@ -60,13 +60,25 @@ def placed(module: nn.Module, device: torch.device, memory_format: str):
         if moved:
             module.to(device)
         if cl:
-            module.to(memory_format=torch.channels_last)
+            to_memory_format(module, torch.channels_last)
         yield
     finally:
         if cl:
-            module.to(memory_format=torch.contiguous_format)
+            to_memory_format(module, torch.contiguous_format)
         if moved:
             module.to(home)
+
+
+def to_memory_format(module: nn.Module, memory_format: torch.memory_format) -> nn.Module:
+    """Every 4-D parameter and buffer of `module` in `memory_format`, in place. Module.to() refuses
+    a model holding a 5-D tensor (Dite-HRNet's banks of kernels), so tensors go one by one."""
+    with torch.no_grad():
+        for m in module.modules():
+            for store in (m._parameters, m._buffers):
+                for t in store.values():
+                    if t is not None and t.dim() == 4:
+                        t.data = t.data.contiguous(memory_format=memory_format)
+    return module
 
 
 def model_dtype(module: nn.Module) -> torch.dtype:

@@ -3,7 +3,7 @@ others (depthwise convs, reshapes that force copies back to NCHW).
 
 `Module.to(memory_format=torch.channels_last)` refuses a model that holds a 5-D parameter (a bank of
 kernels, as in Dite-HRNet's dynamic convs), so 4-D parameters and buffers are converted one by one
-and everything else is left as it is.
+(env.to_memory_format) and everything else is left as it is.
 """
 from __future__ import annotations
 
@@ -14,19 +14,14 @@ import torch
 from torch import nn
 
 from . import timing
+from .env import to_memory_format
 
 LAYOUT_WARMUP, LAYOUT_ROUNDS, LAYOUT_BUDGET_S = 2, 12, 3.0
 
 
 def to_channels_last(module: nn.Module) -> nn.Module:
     """`module` with every 4-D parameter and buffer in channels_last, in place; returns it."""
-    with torch.no_grad():
-        for m in module.modules():
-            for store in (m._parameters, m._buffers):
-                for key, t in store.items():
-                    if t is not None and t.dim() == 4:
-                        t.data = t.data.contiguous(memory_format=torch.channels_last)
-    return module
+    return to_memory_format(module, torch.channels_last)
 
 
 def channels_last_forward(module: nn.Module) -> Callable:

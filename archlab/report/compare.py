@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ..results import Report, load_report, read_json
-from .units import is_missing, mib, ms, pct, ratio, si
+from .units import is_missing
 
 SCHEMA = "archlab.comparison/1"
 
@@ -27,8 +27,6 @@ METRICS = ("params", "macs", "latency_ms", "latency_p10_ms", "latency_p90_ms", "
 PAIRED = {"latency_ratio": "ratio", "latency_ratio_p10": "ratio_p10", "latency_ratio_p90": "ratio_p90",
           "latency_ratio_n": "n", "latency_ratio_reliable": "reliable",
           "latency_ratio_warnings": "warnings"}  # frame column -> key of a paired result
-PAIRED_HEADER = "latency vs base (paired)"
-MEDIAN_HEADER = "latency ms, timed separately (p10–p90)"
 DELTA = ("params", "macs", "latency_ms", "peak_bytes")  # and every macs[NAME]
 
 
@@ -36,11 +34,14 @@ class Comparison:
     """Reports side by side, each with deltas (absolute and %) against its base."""
 
     def __init__(self, reports, base=None, failures: dict[str, str] | None = None,
-                 paired: dict[str, dict] | None = None):
+                 paired: dict[str, dict] | None = None,
+                 paired_runtimes: dict[str, dict[str, dict]] | None = None):
         self.reports: dict[str, Report] = {}
         # model -> its paired timing with its base: ratio, ratio_p10, ratio_p90, n, ... or, when
         # there is none, {"base": ..., "error" | "skipped": why}
         self.paired: dict[str, dict] = dict(paired or {})
+        # deploy runtime -> model -> its paired timing with its base, both under that runtime
+        self.paired_runtimes: dict[str, dict[str, dict]] = dict(paired_runtimes or {})
         for r in (reports.values() if isinstance(reports, dict) else reports):
             self.reports[r.model] = r
         self.failures = dict(failures or {})
@@ -137,7 +138,11 @@ class Comparison:
             timing = (r.timing if r is not None else {}) or {}
             rec["latency_reliable"] = timing.get("reliable")
             rec["latency_warnings"] = "; ".join(timing.get("warnings") or []) or None
-            rec.update(self._paired_columns(n))
+            rec.update(self._paired_columns(n, self.paired.get(n)))
+            for rt, by_model in self.paired_runtimes.items():
+                cols = self._paired_columns(n, by_model.get(n), f"[{rt}]")
+                cols[f"latency_ratio_valid[{rt}]"] = (by_model.get(n) or {}).get("valid")
+                rec.update(cols)
             rec["error"] = self.failures.get(n) or _report_error(r)
             recs.append(rec)
         df = pd.DataFrame.from_records(recs)
@@ -157,9 +162,10 @@ class Comparison:
             df[f"d_{k}_pct"] = dp
         return df
 
-    def _paired_columns(self, name: str) -> dict:
-        """The paired ratio against the current base (a result paired with another base is stale)."""
-        got = self.paired.get(name) or {}
+    def _paired_columns(self, name: str, got: dict | None, suffix: str = "") -> dict:
+        """The columns of a paired ratio against the current base (a result paired with another
+        base is stale); `suffix` names the runtime ('[compile]'), '' for eager."""
+        got = got or {}
         if got.get("base") != self.bases.get(name):
             got = {}
         cols = {col: got.get(key) for col, key in PAIRED.items()}
@@ -167,39 +173,19 @@ class Comparison:
         cols["d_latency_paired_pct"] = None if is_missing(r) else 100.0 * (r - 1.0)
         cols["latency_ratio_spread_pct"] = _ratio_spread(cols)
         cols["latency_ratio_warnings"] = "; ".join(cols["latency_ratio_warnings"] or []) or None
-        cols["latency_ratio_note"] = got.get("error") or got.get("skipped")
-        return cols
+        cols["latency_ratio_note"] = got.get("error") or got.get("skipped") or got.get("note")
+        return {f"{k}{suffix}": v for k, v in cols.items()}
 
     def to_markdown(self) -> str:
-        df = self.to_frame()
-        convs = self.conventions()
-        heads = [f"{c} {e['published']}" if e.get("published") else f"MACs[{c}]"
-                 for c, e in convs.items()]
-        lines = ["| model | base | what changed | params | MACs[archlab] | " + "".join(
-                 f"{h} | " for h in heads) + f"{MEDIAN_HEADER} | {PAIRED_HEADER} | peak MiB |",
-                 "|---|---|---|" + "---:|" * (len(heads) + 5)]
-        for _, row in df.iterrows():
-            base, err = _text(row["base"]), _text(row["error"])
-            lat = ms(row["latency_ms"])
-            if not is_missing(row["latency_p10_ms"]):
-                lat += f" ({ms(row['latency_p10_ms'])}–{ms(row['latency_p90_ms'])})"
-            if unreliable(row["latency_reliable"]):
-                lat += " ⚠"
-            cells = [f"**{row['model']}**" if base is None else row["model"],
-                     base or "—", (_text(row["change"]) or "—").replace("|", "\\|"),
-                     _cell(row, "params", si), _cell(row, "macs", si),
-                     *[_cell(row, f"macs[{c}]", _in_unit(e)) for c, e in convs.items()],
-                     lat + _delta_text(row, "latency_ms", ms), _paired_cell(row),
-                     _cell(row, "peak_bytes", mib)]
-            if err:
-                cells[2] += f" — **failed:** {err}"
-            lines.append("| " + " | ".join(cells) + " |")
-        return "\n".join(lines) + "\n"
+        from .compare_text import comparison_table
+
+        return comparison_table(self)
 
     # ---------------------------------------------------------------- files
     def to_dict(self) -> dict:
         return {"schema": SCHEMA, "models": self.order, "base": self.bases,
-                "failures": self.failures, "settings": self.settings(), "paired": self.paired}
+                "failures": self.failures, "settings": self.settings(), "paired": self.paired,
+                "paired_runtimes": self.paired_runtimes}
 
     def save(self, path: str | Path, report_paths: dict[str, str]) -> Path:
         """comparison.json: the models, their bases, failures, and where each report lies
@@ -211,12 +197,6 @@ class Comparison:
         tmp.write_text(json.dumps(data, indent=1))
         tmp.replace(path)
         return path
-
-
-def _in_unit(entry: dict):
-    """How a count is shown in its convention's published unit (3 significant digits)."""
-    div = entry.get("divisor", 1)
-    return si if div == 1 or not entry.get("published") else (lambda v: f"{v / div:.3g}")
 
 
 def unreliable(flag) -> bool:
@@ -240,52 +220,11 @@ def _ratio_spread(cols) -> float | None:
     return 100.0 * (hi - lo) / r
 
 
-def paired_text(row) -> str:
-    """'1.12× (1.05–1.19)': the paired ratio with its p10–p90, '' when there is none."""
-    if is_missing(row.get("latency_ratio")):
-        return ""
-    text = ratio(row["latency_ratio"])
-    if not is_missing(row.get("latency_ratio_p10")):
-        text += (f" ({ratio(row['latency_ratio_p10'], times=False)}–"
-                 f"{ratio(row['latency_ratio_p90'], times=False)})")
-    return text
-
-
-def _paired_cell(row) -> str:
-    """The table cell: the paired ratio, ⚠ when it is not reliable, n/a with the reason otherwise."""
-    if _text(row["base"]) is None:
-        return "—"
-    text = paired_text(row)
-    if not text:
-        note = _text(row.get("latency_ratio_note"))
-        return "n/a" + (f" ({note})".replace("|", "\\|") if note else "")
-    return text + (" ⚠" if unreliable(row.get("latency_ratio_reliable")) else "")
-
-
-def _text(v) -> str | None:
-    return None if is_missing(v) or v == "" else str(v)
-
-
 def _report_error(r: Report | None) -> str | None:
     if r is None:
         return None
     errs = [n[len("error:"):].strip() for n in r.notes if n.startswith("error:")]
     return "; ".join(errs) or None
-
-
-def _cell(row, k, fmt) -> str:
-    v = row[k]
-    text = "n/a" if is_missing(v) else fmt(v)
-    return text + _delta_text(row, k, fmt)
-
-
-def _delta_text(row, k, fmt) -> str:
-    d, dp = row.get(f"d_{k}"), row.get(f"d_{k}_pct")
-    if is_missing(d):
-        return ""
-    txt = fmt(abs(d))
-    sign = "-" if d < 0 else "+"
-    return f"<br>{sign}{txt} ({pct(dp, signed=True)})"
 
 
 def load_comparison(path: str | Path) -> Comparison:
@@ -299,4 +238,5 @@ def load_comparison(path: str | Path) -> Comparison:
     order = [n for n in listed if n in where] + [n for n in where if n not in listed]
     reports = [load_report(path.parent / where[n]) for n in order]
     base = {n: b for n, b in data.get("base", {}).items()}
-    return Comparison(reports, base=base, failures=data.get("failures"), paired=data.get("paired"))
+    return Comparison(reports, base=base, failures=data.get("failures"), paired=data.get("paired"),
+                      paired_runtimes=data.get("paired_runtimes"))

@@ -181,16 +181,26 @@ def save(fig: Figure, path: Path, dpi: int = 110) -> Path:
 
 
 def save_model_plots(report: Report, out_dir: str | Path) -> dict[str, Path]:
-    """Write the per-model plots that apply (no latency plot when latency was not measured)."""
+    """Write the per-model plots that apply (no latency plot when latency was not measured, a
+    runtime plot when deploy runtimes were)."""
+    from .plots_runtimes import plot_runtimes
+
     out = Path(out_dir)
     paths = {}
     for fname, make in MODEL_PLOTS.items():
         if fname == "macs_vs_latency.png" and not has_latency(report):
             continue
         paths[fname] = save(make(report), out / fname)
+    if report.runtimes:
+        paths["runtimes.png"] = save(plot_runtimes(report), out / "runtimes.png")
     return paths
 
 
 def save_comparison_plots(comp: Comparison, out_dir: str | Path) -> dict[str, Path]:
+    from .plots_runtimes import plot_runtime_deltas
+
     out = Path(out_dir)
-    return {fname: save(make(comp), out / fname) for fname, make in COMPARISON_PLOTS.items()}
+    paths = {fname: save(make(comp), out / fname) for fname, make in COMPARISON_PLOTS.items()}
+    if comp.paired_runtimes:
+        paths["runtime_deltas.png"] = save(plot_runtime_deltas(comp), out / "runtime_deltas.png")
+    return paths

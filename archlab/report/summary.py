@@ -14,7 +14,8 @@ from .tables import (conventions_of, display_frame, latency_warning, module_fram
 from .units import is_missing, mib, ms, pct, si
 
 PLOT_TITLES = {"stages.png": "Cost by stage", "top_modules.png": "Top modules: latency vs MACs",
-               "macs_vs_latency.png": "MACs vs latency per module"}
+               "macs_vs_latency.png": "MACs vs latency per module",
+               "runtimes.png": "Latency by deploy runtime"}
 
 
 def summary_markdown(report: Report, plots=(), depth: int = 2) -> str:
@@ -69,6 +70,8 @@ def summary_markdown(report: Report, plots=(), depth: int = 2) -> str:
             "counts, and what each counted there (operators, or module types for module-hook "
             "rules); the rows add up to the whole gap.", ""] + why_they_differ(report) + [""]
 
+    if report.runtimes:
+        out += ["## Deploy runtimes", ""] + runtime_lines(report) + [""]
     out += ["## Where the cost is", "", "### By stage", ""]
     sf = stage_frame(report)
     out += [render(_stage_display(sf), "md")]
@@ -217,6 +220,27 @@ def method_lines(report: Report) -> list[str]:
               "tracker; GPU: the caching allocator's peak counters) and bytes of activations produced.",
               "- Counts: one forward pass, counted at the operator (dispatch) level and attributed to "
               "the innermost module running."]
+    return lines
+
+
+def runtime_lines(report: Report) -> list[str]:
+    """The runtime table: latency, ratio to eager with p10–p90 (timed side by side with eager),
+    output difference from eager, preparation time, and why a time is not valid."""
+    lines = ["Each runtime timed side by side with eager PyTorch in alternating rounds, on the "
+             "profiling input; its outputs compared with eager's (max |y - y_eager| / max "
+             "|y_eager|; beyond 1e-4 its time is not valid).", "",
+             "| runtime | latency ms | ratio to eager (p10–p90) | max rel diff | preparation s | "
+             "valid | note |", "|---|---:|---:|---:|---:|---|---|"]
+    for r in report.runtimes:
+        ratio = "n/a" if is_missing(r.get("ratio_to_eager")) else \
+            f"{r['ratio_to_eager']:.2f}× ({r['ratio_p10']:.2f}–{r['ratio_p90']:.2f})"
+        if r.get("reliable") is False:
+            ratio += " ⚠"
+        diff = "n/a" if is_missing(r.get("max_rel_diff")) else f"{r['max_rel_diff']:.1e}"
+        lat = ms(r.get("latency_ms")) if r.get("valid") else f"({ms(r.get('latency_ms'))})"
+        note = (r.get("note") or "").replace("|", "\\|")
+        lines.append(f"| {r['name']} | {lat} | {ratio} | {diff} | {r.get('prepare_s', 0):.1f} | "
+                     f"{'yes' if r.get('valid') else '**no**'} | {note} |")
     return lines
 
 

@@ -12,7 +12,7 @@ import hashlib
 from pathlib import Path
 
 from ..report.compare import Comparison
-from .pipelines import COMPARE_CONVENTIONS, Outcome, _options, _profile_item
+from .pipelines import COMPARE_CONVENTIONS, Outcome, _options, _profile_item, _runtimes
 from .planning import Job, OutputFolder, plan
 from .run import Item, log_line, run
 from .store import DEFAULT_ROOT, Store, pair_key, safe_name, write_atomic
@@ -35,10 +35,12 @@ def compare(names, out: str | Path | None = None, *, base: str | None = None,
             threads: int | None = None, conventions=None, latency: bool = True,
             fresh: bool = False, keep_noisy: bool = False, replace: bool = False,
             force: bool = False, store: str | Path = DEFAULT_ROOT, progress: bool = True,
-            budget_s: float | None = None, log=log_line) -> Outcome:
+            budget_s: float | None = None, runtimes=("eager",), log=log_line) -> Outcome:
     """Compare models: `names` a list (each against `base`, default the first) or "variants" (every
     registered variant against its own base; `bases` limits them to these bases' variants).
-    `budget_s`: seconds of timing per model and per pair (the profiler's defaults when None)."""
+    `budget_s`: seconds of timing per model and per pair (the profiler's defaults when None).
+    `runtimes`: deploy runtimes under which each model is also paired with its base, both prepared
+    for the runtime (archlab.profile.runtime_pairs): does a design choice's cost survive?"""
     from ..models import get_spec, list_variants
 
     variants = names == "variants"
@@ -50,6 +52,7 @@ def compare(names, out: str | Path | None = None, *, base: str | None = None,
         names = list(dict.fromkeys([base, *names]))
     opts = _options(conventions or COMPARE_CONVENTIONS, latency, device, threads,
                     {"per_module": False}, budget_s)
+    runtimes = _runtimes(runtimes, latency)
     jobs = plan(names, input_size=input_size, batch=batch, device=device, threads=threads,
                 force=force, say=log)
     folder = Path(out) if out else default_folder([j.name for j in jobs], variants, bases)
@@ -62,11 +65,17 @@ def compare(names, out: str | Path | None = None, *, base: str | None = None,
         reports = [r for r in outcome.tally.results.values() if r.complete]
         comp = Comparison(reports, base=base, failures={
             n: e for n, e in outcome.tally.failures.items() if n not in outcome.tally.results})
-        if latency and outcome.tally.interrupted is None:
-            outcome.pairs = _pair(comp, {j.name: j for j in jobs}, st, fresh=fresh,
-                                  keep_noisy=keep_noisy, progress=progress, log=log,
-                                  device=device, threads=threads, budget_s=budget_s)
-            comp.paired = outcome.pairs.results
+        for runtime in runtimes if latency else ():
+            if outcome.interrupted is not None:
+                break
+            tally = _pair(comp, {j.name: j for j in jobs}, st, runtime=runtime, fresh=fresh,
+                          keep_noisy=keep_noisy, progress=progress, log=log, device=device,
+                          threads=threads, budget_s=budget_s)
+            if runtime == "eager":
+                outcome.pairs, comp.paired = tally, tally.results
+            else:
+                comp.paired_runtimes[runtime] = tally.results
+                outcome.pairs.merge(tally, f" under {runtime}")
         outcome.result = comp
         outcome.paths = _write(comp, folder)
     return outcome
@@ -84,12 +93,16 @@ def _write(comp: Comparison, folder: Path) -> dict:
     return write_comparison(comp, folder, where)
 
 
-def _pair(comp: Comparison, jobs: dict[str, Job], store: Store, *, fresh, keep_noisy, progress,
-          log, device, threads, budget_s):
-    """Time each model side by side with its base (both measured with latency, same input)."""
+def _pair(comp: Comparison, jobs: dict[str, Job], store: Store, *, runtime, fresh, keep_noisy,
+          progress, log, device, threads, budget_s):
+    """Time each model side by side with its base (both measured with latency, same input), both
+    run under `runtime` ("eager": as they are)."""
     from ..profile.paired import PAIR_BUDGET_S, PAIR_ROUNDS, PAIR_WARMUP, paired_latency
+    from ..profile.runtime_pairs import paired_runtime_latency
 
     settings = {"warmup": PAIR_WARMUP, "rounds": PAIR_ROUNDS, "budget_s": budget_s or PAIR_BUDGET_S}
+    if runtime != "eager":
+        settings["runtime"] = runtime
     items, skipped = [], {}
     for model in comp.order:
         b = comp.bases.get(model)
@@ -103,9 +116,12 @@ def _pair(comp: Comparison, jobs: dict[str, Job], store: Store, *, fresh, keep_n
         key = pair_key(mj.key, bj.key, settings)
 
         def measure(progress, mj=mj, bj=bj):
-            progress("timing side by side with the base")
-            got = paired_latency(mj.model, bj.model, mj.shape, batch=mj.batch, device=device,
-                                 threads=threads, budget_s=settings["budget_s"])
+            progress("timing side by side with the base" + ("" if runtime == "eager" else
+                                                            f", both under {runtime}"))
+            common = dict(batch=mj.batch, device=device, threads=threads,
+                          budget_s=settings["budget_s"])
+            got = (paired_latency(mj.model, bj.model, mj.shape, **common) if runtime == "eager"
+                   else paired_runtime_latency(mj.model, bj.model, mj.shape, runtime, **common))
             if got.get("reliable") is False:
                 log(f"{mj.name} vs {bj.name}: ⚠ paired latency not reliable: "
                     + "; ".join(got["warnings"]))
@@ -115,7 +131,8 @@ def _pair(comp: Comparison, jobs: dict[str, Job], store: Store, *, fresh, keep_n
                           lookup=lambda m=model, b=b, k=key: store.lookup_pair(m, b, k, keep_noisy),
                           measure=measure,
                           save=lambda r, m=model, b=b, k=key: store.save_pair(m, b, k, r)))
-    tally = run(items, fresh=fresh, progress=progress, unit="pair", log=log)
+    tally = run(items, fresh=fresh, progress=progress,
+                unit="pair" if runtime == "eager" else f"pair under {runtime}", log=log)
     for name, why in tally.failures.items():
         tally.results[name] = {"base": comp.bases.get(name), "error": why}
     tally.results.update(skipped)

@@ -43,9 +43,9 @@ class Outcome:
 
 
 def _profile_item(job: Job, store: Store, opts: dict, *, fresh: bool, keep_noisy: bool,
-                  log) -> Item:
+                  log, runtimes=()) -> Item:
     """How one model is looked up, measured (completing a stored incomplete profile when there is
-    one), and stored."""
+    one; then under each deploy runtime in `runtimes`, beyond eager), and stored."""
     from ..profile import profile_module
 
     latency, conventions = opts["latency"], opts["conventions"]
@@ -65,6 +65,12 @@ def _profile_item(job: Job, store: Store, opts: dict, *, fresh: bool, keep_noisy
         loaded = getattr(job.model, "loaded_checkpoint", None)
         if loaded is not None and loaded.note not in report.notes:
             report.notes.append(loaded.note)
+        if len(runtimes) > 1:
+            from ..profile.runtimes import profile_runtimes
+
+            progress(f"deploy runtimes ({', '.join(runtimes[1:])})")
+            report.runtimes = profile_runtimes(job.model, job.shape, runtimes, batch=job.batch,
+                                               device=opts["device"], threads=opts["threads"])
         if report.timing.get("reliable") is False:
             log(f"{job.name}: ⚠ latency not reliable: " + "; ".join(report.timing["warnings"]))
         return report
@@ -99,11 +105,12 @@ def profile_to(name: str, out: str | Path | None = None, *, input_size=None, bat
                latency: bool = True, cuda_graph: bool = False, depth: int = 2, checkpoint=None,
                fresh: bool = False, keep_noisy: bool = False, replace: bool = False,
                force: bool = False, store: str | Path = DEFAULT_ROOT, progress: bool = True,
-               budget_s: float | None = None, log=log_line) -> Outcome:
+               budget_s: float | None = None, runtimes=("eager",), log=log_line) -> Outcome:
     """Profile one registered model (name grammar included) into `out` (default reports/NAME):
     report.json, modules.csv, summary.md and plots; reused from the store when it holds it.
     `checkpoint`: weights to load first (see archlab.load_checkpoint); `budget_s`: seconds of
-    whole-model timing (archlab.profile.profile_module's default when None)."""
+    whole-model timing (archlab.profile.profile_module's default when None); `runtimes`: deploy
+    runtimes to measure beside eager (archlab.profile.runtimes)."""
     from ..profile import DEFAULT_CONVENTIONS
     from ..report.files import write_report
 
@@ -113,17 +120,30 @@ def profile_to(name: str, out: str | Path | None = None, *, input_size=None, bat
         raise ValueError("--cuda-graph needs --device cuda")
     extra = {"cuda_graph": True} if cuda_graph else {}
     opts = _options(conventions or DEFAULT_CONVENTIONS, latency, device, threads, extra, budget_s)
+    runtimes = _runtimes(runtimes, latency)
+    key_options = {**extra, **({"runtimes": runtimes} if len(runtimes) > 1 else {})}
     [job] = plan([name], input_size=input_size, batch=batch, device=device, threads=threads,
-                 options=extra or None, force=force, checkpoint=checkpoint, say=log)
+                 options=key_options or None, force=force, checkpoint=checkpoint, say=log)
     folder = Path(out) if out else Path("reports") / safe_name(job.name)
     outcome = Outcome(folder)
     with OutputFolder(folder, kind="report", names=[job.name], replace=replace):
-        item = _profile_item(job, Store(store), opts, fresh=fresh, keep_noisy=keep_noisy, log=log)
+        item = _profile_item(job, Store(store), opts, fresh=fresh, keep_noisy=keep_noisy, log=log,
+                             runtimes=runtimes)
         outcome.tally = run([item], fresh=fresh, progress=progress, log=log, reraise=(ValueError,))
         outcome.result = outcome.tally.results.get(job.name)
         if outcome.result is not None and not _measured_nothing(outcome.result):
             outcome.paths = write_report(outcome.result, folder, depth=depth)
     return outcome
+
+
+def _runtimes(runtimes, latency: bool) -> list[str]:
+    """The deploy runtimes asked for, checked (eager first); they are timings: not without latency."""
+    from ..profile.runtimes import check_runtimes
+
+    names = check_runtimes(runtimes or ("eager",))
+    if len(names) > 1 and not latency:
+        raise ValueError("--runtime times the model: it cannot go with --no-latency")
+    return names
 
 
 def _measured_nothing(report: Report) -> bool:

@@ -88,6 +88,16 @@ class Tally:
     def ok(self) -> bool:
         return not self.failures and self.interrupted is None
 
+    def merge(self, other: "Tally", suffix: str = "") -> None:
+        """Count another run's items in this one, their names with `suffix` (the pairs under a
+        runtime, say)."""
+        self.measured += [n + suffix for n in other.measured]
+        self.reused += [n + suffix for n in other.reused]
+        self.failures.update({n + suffix: why for n, why in other.failures.items()})
+        self.seconds += other.seconds
+        if other.interrupted is not None:
+            self.interrupted = other.interrupted
+
     def line(self, noun: str = "") -> str:
         parts = [f"{noun}measured {len(self.measured)}, reused {len(self.reused)}"]
         if self.failures:
