@@ -33,6 +33,11 @@ def _measure_options(p: argparse.ArgumentParser, conventions: str = "all") -> No
                         f"comma-separate; default {conventions})")
     p.add_argument("--no-latency", action="store_true",
                    help="count only; do not time (in a comparison: no paired timing)")
+    p.add_argument("--mode", choices=("eval", "train"), default="eval",
+                   help="eval: inference (default); train: a training step, forward and backward "
+                        "per module, memory saved for backward")
+    p.add_argument("--sgd", action="store_true",
+                   help="with --mode train: add an SGD optimizer step to the timed step")
     p.add_argument("--runtime", default="eager", metavar="LIST",
                    help="deploy runtimes to time beside eager PyTorch: any of eager, fused, "
                         "compile, onnxruntime, comma-separated (onnxruntime needs the deploy "
@@ -117,7 +122,8 @@ def _common(args) -> dict:
              "may use; the threads will take turns and the latency will be marked not reliable")
     return dict(input_size=args.input, batch=args.batch, device=args.device, threads=args.threads,
                 conventions=parse_conventions(args.convention), latency=not args.no_latency,
-                runtimes=args.runtime, fresh=args.fresh, keep_noisy=args.keep_noisy,
+                runtimes=args.runtime, mode=args.mode, sgd=args.sgd, fresh=args.fresh,
+                keep_noisy=args.keep_noisy,
                 replace=args.replace,
                 force=args.force, store=args.store or DEFAULT_ROOT, progress=not args.no_progress,
                 log=_err)

@@ -18,6 +18,7 @@ SCHEMA = "archlab.report/2"
 class InputInfo(TypedDict, total=False):
     shape: list[int]
     batch: int
+    mode: str  # "eval" (inference) or "train" (a training step)
     dtype: str
     memory_format: str
 
@@ -48,6 +49,12 @@ class ModuleStat:
     error: str | None = None
     self_ms: float | None = None
     parent: str | None = None
+    # a training profile (input["mode"] == "train") also has, per module: MACs of the backward
+    # operators its forward's autograd nodes ran, bytes autograd saved for them, and their time
+    macs_backward: int | None = None
+    saved_bytes: int | None = None
+    self_ms_backward: float | None = None
+    latency_ms_backward: float | None = None
 
     def count(self, convention: str):
         """This module's count under `convention` (archlab's is `macs`); None if not computed."""
@@ -115,6 +122,10 @@ class Report:
             rec = {"module": r.name, "parent": r.parent, "type": r.type, "depth": r.depth,
                    "params": r.params, "macs": r.macs, "flops": r.flops, "act_bytes": r.act_bytes,
                    "latency_ms": r.latency_ms, "self_ms": r.self_ms, "peak_bytes": r.peak_bytes}
+            if self.input.get("mode") == "train":
+                rec.update(macs_backward=r.macs_backward, saved_bytes=r.saved_bytes,
+                           latency_ms_backward=r.latency_ms_backward,
+                           self_ms_backward=r.self_ms_backward)
             rec.update({f"macs[{k}]": v for k, v in r.counts.items()})
             records.append(rec)
         return pd.DataFrame.from_records(records)

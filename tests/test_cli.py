@@ -239,3 +239,33 @@ def test_profile_and_compare_under_a_deploy_runtime(cli):
 def test_bad_runtime_requests_are_one_line(cli, args, needle):
     code, out, err = cli("profile", "lite18", *args, *QUIET)
     assert code == 2 and needle in one_line(err) and out == ""
+
+
+# ---------------------------------------------------------------- training profiles
+
+def test_a_training_profile_and_comparison(cli):
+    args = ["--input", "64x64", "--mode", "train", "--batch", "2", *QUIET]
+    code, out, err = cli("profile", "lite18", *args, "--depth", "0")
+    assert code == 0, err
+    assert "MACs bwd per batch of 2" in out.splitlines()[0] and "training step: MACs forward" in out
+    report = load_report("reports/lite18")
+    assert report.input["mode"] == "train" and report.totals["macs_backward"] > 0
+    assert set(report.conventions) == {"archlab", "paper-hook", "paper-conv", "torchvision"}
+    summary = Path("reports/lite18/summary.md").read_text()
+    assert "memory saved for backward" in summary and "| step ms |" in summary
+    assert Path("reports/lite18/training.png").stat().st_size > 0
+    code, _, err = cli("compare", "models", "lite18", "lite18_cp", *args, "--no-latency", "--out", "cp")
+    assert code == 0, err
+    table = pd.read_csv("cp/table.csv").set_index("model")
+    assert table.loc["lite18_cp", "d_saved_bytes"] < 0 < table.loc["lite18_cp", "d_macs_backward"]
+    assert "saved for backward MiB" in Path("cp/table.md").read_text()
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--mode", "train", "--convention", "fvcore"], "fvcore count inference only"),
+    (["--sgd"], "--sgd adds an optimizer step to a training step: it needs --mode train"),
+    (["--mode", "train", "--cuda-graph", "--device", "cpu"], "--cuda-graph needs --device cuda"),
+])
+def test_bad_training_requests_are_one_line(cli, args, needle):
+    code, out, err = cli("profile", "lite18", *args, *QUIET)
+    assert code == 2 and needle in one_line(err) and out == ""

@@ -229,7 +229,7 @@ def test_report_fields_and_json_round_trip():
                 "archlab", "fvcore", "thop", "python", "platform", "date", "cudnn_benchmark",
                 "tf32", "conventions"):
         assert key in rep.env, key
-    assert rep.env["threads"] == 1 and rep.input == {"shape": [3, 8, 8], "batch": 2,
+    assert rep.env["threads"] == 1 and rep.input == {"shape": [3, 8, 8], "batch": 2, "mode": "eval",
                                                       "dtype": "float32",
                                                       "memory_format": "contiguous"}
     tm = rep.timing

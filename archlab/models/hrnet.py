@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.utils.checkpoint
 from torch import nn
 
 from ..blocks.ccw import CCWBlock
@@ -49,6 +50,7 @@ class HRSpec(ModelSpec):
     gcm_reduction: tuple[int, ...] = (4, 4, 8, 8)  # per branch; the DGC stem uses entry 0
     skip: str = "identity"  # ccw: identity | softgate (the untouched half x1)
     fusion: str = "released"  # blocks.fusion.FUSIONS: released | released_inplace_relu | clean
+    checkpoint: str = "none"  # CHECKPOINT: none | blocks (recompute each block in backward: with_cp)
     head: str = "iterative"  # iterative (all branches kept) | none (last module outputs branch 0)
     neck: str = "none"  # none | mpm: applied to the 1/4 features the keypoint head reads
 
@@ -107,10 +109,34 @@ def _kernels(spec: HRSpec, k: int) -> int:
     return k if spec.dynamic else 1
 
 
+CHECKPOINT = {"none": False, "blocks": True}
+
+
+class Blocks(nn.Sequential):
+    """The multi-branch blocks of a module, run in turn. With `checkpoint`, each block is
+    activation-checkpointed while training (Lite-HRNet's with_cp): its activations are not kept
+    for the backward pass but recomputed there, trading compute for memory."""
+
+    def __init__(self, *blocks: nn.Module, checkpoint: bool = False):
+        super().__init__(*blocks)
+        self.checkpoint = checkpoint
+
+    def forward(self, xs):
+        for block in self:
+            if self.checkpoint and self.training and torch.is_grad_enabled():
+                xs = torch.utils.checkpoint.checkpoint(block, xs, use_reentrant=False)
+            else:
+                xs = block(xs)
+        return xs
+
+    def extra_repr(self) -> str:
+        return "checkpoint=blocks" if self.checkpoint else ""
+
+
 class HRModule(nn.Module):
     """One multi-resolution module: `blocks` (a Sequential of multi-branch blocks), then `fuse`."""
 
-    def __init__(self, blocks: nn.Sequential, fuse: Fusion):
+    def __init__(self, blocks: Blocks, fuse: Fusion):
         super().__init__()
         self.blocks, self.fuse = blocks, fuse
 
@@ -144,6 +170,7 @@ class HRNet(nn.Module):
             raise ValueError(f"{spec.name}: dcm_pool is a choice of context 'dcm' only "
                              f"(context is '{spec.context}')")
         head_cls = choose(HEADS, spec.head, "head")
+        checkpoint = choose(CHECKPOINT, spec.checkpoint, "checkpoint")
         make_neck = choose(NECKS, spec.neck, "neck")
         self.stem = choose(STEMS, spec.stem, "stem")(spec)
         prev = [spec.stem_channels]
@@ -159,7 +186,8 @@ class HRNet(nn.Module):
             modules = []
             for m in range(num_modules):
                 keep_one = last_stage and m == num_modules - 1 and head_cls is None
-                blocks = nn.Sequential(*(make_block(spec, cs) for _ in range(spec.num_blocks)))
+                blocks = Blocks(*(make_block(spec, cs) for _ in range(spec.num_blocks)),
+                                checkpoint=checkpoint)
                 fuse = Fusion(cs, step=spec.step, form=spec.fusion,
                               num_outputs=1 if keep_one else None)
                 modules.append(HRModule(blocks, fuse))

@@ -10,6 +10,7 @@ import numpy as np
 from ..results import ModuleStat, Report
 from . import coverage, reliability
 from .conventions import TABLE
+from .train_passes import step_figures
 
 _MEMORY_NOTE = ("peak_bytes: the most activation memory alive while a module ran, above the level "
                 "at the start of the forward (parameters, buffers and the input excluded); {how}")
@@ -26,7 +27,7 @@ def _per_sample(v, batch):
 
 
 def build_report(module, table, params, result, run, conventions, environment, *, input_size,
-                 batch, dtype, memory_format, model_name, spec, settings) -> Report:
+                 batch, dtype, memory_format, model_name, spec, settings, mode="eval") -> Report:
     n = len(table)
     rec = result.get("count")
     counted = rec is not None
@@ -51,6 +52,7 @@ def build_report(module, table, params, result, run, conventions, environment, *
     self_ms = _self_ms(tm.get("per_pass"), n)
     incl_ms = table.inclusive(self_ms) if self_ms is not None else None
 
+    train_rows, train_totals, train_timing = step_figures(result, table, lambda p: _self_ms(p, n))
     rows = []
     for i in range(n):
         counts = {c: k.per_module[i] for c, k in by_conv.items()
@@ -64,7 +66,8 @@ def build_report(module, table, params, result, run, conventions, environment, *
             self_ms=self_ms[i] if self_ms is not None else None,
             latency_ms=incl_ms[i] if incl_ms is not None else None, peak_bytes=peak,
             counts=counts, error=run.row_errors.get(i),
-            parent=table.names[table.parents[i]] if table.parents[i] >= 0 else None))
+            parent=table.names[table.parents[i]] if table.parents[i] >= 0 else None,
+            **train_rows[i]))
 
     root = rows[0]
     totals = {"params": params[0], "macs": root.macs, "flops": root.flops,
@@ -72,6 +75,7 @@ def build_report(module, table, params, result, run, conventions, environment, *
               "flops_per_sample": _per_sample(root.flops, batch),
               "act_bytes": root.act_bytes, "activations": inc["act_elems"][0] if done[0] else None,
               "peak_bytes": root.peak_bytes}
+    totals.update(train_totals)
     for key in ("median_ms", "p10_ms", "p90_ms", "iqr_ms", "n"):
         name = "latency_ms" if key == "median_ms" else f"latency_{key}"
         totals[name] = whole[key] if whole else None
@@ -93,11 +97,15 @@ def build_report(module, table, params, result, run, conventions, environment, *
     timing = dict(settings)
     if whole:
         timing.update(whole)
-        timing["method"] = _method(run.device, settings.get("cuda_graph"))
+        timing["method"] = _method(run.device, settings.get("cuda_graph"), mode)
         timing.update(reliability.assess(tm["watch"], whole["iqr_ms"] / whole["median_ms"]
                                          if whole["median_ms"] else None))
     if self_ms is not None:
         timing.update(_operator_timing(tm, self_ms))
+        if train_timing:  # a step's operators: the forward's and the backward's
+            timing.update(op_ms_forward=timing["op_ms"], **train_timing)
+            timing["op_ms"] += train_timing["op_ms_backward"]
+            timing["overhead_ms"] = timing["alongside_ms"] - timing["op_ms"]
         over = timing["overhead_ms"]
         if over < -reliability.MAX_SPREAD * timing["alongside_ms"] and whole:
             timing["reliable"] = False
@@ -110,7 +118,7 @@ def build_report(module, table, params, result, run, conventions, environment, *
     spec_dict = spec.to_dict() if hasattr(spec, "to_dict") else dict(spec or {})
     return Report(
         model=model_name or type(module).__name__, spec=_jsonable(spec_dict),
-        input={"shape": list(input_size), "batch": batch,
+        input={"shape": list(input_size), "batch": batch, "mode": mode,
                "dtype": str(dtype).replace("torch.", ""), "memory_format": memory_format},
         env=environment, rows=rows, totals=totals, coverage=cov, timing=timing, notes=notes,
         conventions={c: TABLE[c].describe() for c in conventions})
@@ -127,13 +135,13 @@ def _self_ms(per_pass, n) -> list[float] | None:
     return out
 
 
-def _method(device, graph) -> str:
-    if device.type == "cuda":
-        how = "a replayed CUDA graph" if graph else "eager forward calls"
-        return (f"torch.utils.benchmark.Timer (adaptive_autorange, synchronised per block) of {how}, "
-                "eval mode, torch.inference_mode")
-    return ("torch.utils.benchmark.Timer (adaptive_autorange, perf_counter), eval mode, "
-            "torch.inference_mode")
+def _method(device, graph, mode) -> str:
+    what = ("training steps (forward, the sum of the outputs, backward), train mode"
+            if mode == "train" else
+            ("a replayed CUDA graph" if graph else "eager forward calls")
+            + ", eval mode, torch.inference_mode")
+    sync = ", synchronised per block" if device.type == "cuda" else ", perf_counter"
+    return f"torch.utils.benchmark.Timer (adaptive_autorange{sync}) of {what}"
 
 
 def _operator_timing(tm, self_ms) -> dict:

@@ -155,5 +155,7 @@ class Recorder(ModuleStack, TorchDispatchMode):
         return total
 
     def close(self) -> None:
-        if self.memory is not None:
+        """Forget the storages still alive, unless a later pass goes on with the same tracker (the
+        backward of a training step: keep_memory)."""
+        if self.memory is not None and not getattr(self, "keep_memory", False):
             self.memory.close()

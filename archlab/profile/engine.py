@@ -25,7 +25,7 @@ from ..results import ProfileError, ProfileInterrupted, Report
 from . import env as _env
 from . import external, timing
 from .assemble import build_report
-from .conventions import DEFAULT_CONVENTIONS, check_conventions
+from .conventions import DEFAULT_CONVENTIONS, RECORDER_CONVENTIONS, check_conventions
 from .counting import Recorder
 from .hooks import ModuleTable, evaluating
 from .memory import CudaPeaks, LiveBytes
@@ -104,7 +104,8 @@ def profile_module(module: nn.Module, input_size, *, batch: int = 1, device="cpu
                    warmup: int = WARMUP, budget_s: float = BUDGET_S, max_s: float | None = None,
                    module_iters: int = MODULE_ITERS, cuda_graph: bool = False,
                    memory_format: str = "contiguous", model_name: str | None = None, spec=None,
-                   progress=None, on_error: str = "raise", seed: int = 0) -> Report:
+                   progress=None, on_error: str = "raise", mode: str = "eval", sgd: bool = False,
+                   seed: int = 0) -> Report:
     """Profile any nn.Module on a random input of shape (batch, *input_size). See module doc.
 
     Latency: warm-up of `warmup` calls (and WARMUP_S seconds), then torch.utils.benchmark's
@@ -115,7 +116,12 @@ def profile_module(module: nn.Module, input_size, *, batch: int = 1, device="cpu
 
     A model whose forward fails raises archlab.ProfileError carrying the partial report
     (`on_error="record"` returns it instead, the error in its notes and rows); Ctrl-C raises
-    archlab.ProfileInterrupted carrying what finished, marked incomplete."""
+    archlab.ProfileInterrupted carrying what finished, marked incomplete.
+
+    mode="train" profiles a training step instead (train_passes.py), on a deep copy of the model:
+    forward and backward counted and timed per module, bytes saved for backward, the step's peak
+    memory; `sgd=True` adds an SGD step to the timed step. Train mode counts under the recorder's
+    own conventions (fvcore and thop count inference only)."""
     max_s = MAX_FACTOR * budget_s if max_s is None else max_s
     _check(module, input_size, batch, memory_format, warmup, budget_s, max_s, module_iters)
     if cuda_graph and torch.device(device).type != "cuda":
@@ -123,6 +129,14 @@ def profile_module(module: nn.Module, input_size, *, batch: int = 1, device="cpu
     if on_error not in ("raise", "record"):
         raise ValueError(f"on_error must be 'raise' or 'record', got {on_error!r}")
     conventions = check_conventions(conventions)
+    if mode not in ("eval", "train"):
+        raise ValueError(f"mode must be 'eval' or 'train', got {mode!r}")
+    if mode == "train" and set(conventions) - set(RECORDER_CONVENTIONS):
+        extra = ", ".join(sorted(set(conventions) - set(RECORDER_CONVENTIONS)))
+        raise ValueError(f"{extra} count inference only; in train mode choose from "
+                         f"{', '.join(RECORDER_CONVENTIONS)}")
+    if mode == "train" and cuda_graph:
+        raise ValueError("cuda_graph times inference only; not with mode='train'")
     dev = _env.check_device(device)
     say = progress if callable(progress) else (lambda *a, **k: None)
     t_start = time.perf_counter()
@@ -134,10 +148,22 @@ def profile_module(module: nn.Module, input_size, *, batch: int = 1, device="cpu
         run = _Run(table, batch, dev)
         params = table.params()
         n_threads = stack.enter_context(_env.threads(threads))
-        stack.enter_context(evaluating(module))
         dtype = _env.model_dtype(module)
+        if mode == "train":
+            try:
+                _train(module, input_size, batch, dev, memory_format, seed, run, result, say,
+                       count=count, latency=latency, conventions=conventions, memory=memory,
+                       sgd=sgd, timing_options=dict(warmup=warmup, warmup_s=WARMUP_S,
+                                                    budget_s=budget_s, max_s=max_s,
+                                                    passes=module_iters))
+            except KeyboardInterrupt as exc:
+                interrupted = exc
+            count, latency = False, False  # done above
+        else:
+            stack.enter_context(evaluating(module))
         try:
-            x = _prepare(stack, module, input_size, batch, dev, memory_format, seed, run)
+            x = (_prepare(stack, module, input_size, batch, dev, memory_format, seed, run)
+                 if count or latency else None)
             if count and run.forward_ok:
                 say("counting", 0, len(table))
                 result["count"] = _count_pass(module, x, table, run, memory, say, conventions)
@@ -157,11 +183,12 @@ def profile_module(module: nn.Module, input_size, *, batch: int = 1, device="cpu
         environment = _env.environment(dev, threads=n_threads, dtype=dtype,
                                        memory_format=memory_format, conventions=conventions)
     report = build_report(module, table, params, result, run, conventions, environment,
-                          input_size=input_size, batch=batch, dtype=dtype,
+                          input_size=input_size, batch=batch, dtype=dtype, mode=mode,
                           memory_format=memory_format, model_name=model_name, spec=spec,
                           settings={"warmup": warmup, "warmup_s": WARMUP_S, "budget_s": budget_s,
                                     "max_s": max_s, "module_iters": module_iters,
-                                    "cuda_graph": cuda_graph})
+                                    "cuda_graph": cuda_graph, **({"sgd": sgd} if mode == "train"
+                                                                 else {})})
     report.timing["profile_s"] = time.perf_counter() - t_start
     if interrupted is not None:
         done = [p for p in ("count", "timing") if p in result]
@@ -173,6 +200,31 @@ def profile_module(module: nn.Module, input_size, *, batch: int = 1, device="cpu
     if on_error == "raise" and run.forward_failed:
         raise ProfileError(f"{report.model}: {run.forward_failed}", report)
     return report
+
+
+def _train(module, input_size, batch, dev, memory_format, seed, run, result, say, *, count,
+           latency, conventions, memory, sgd, timing_options) -> None:
+    """A training profile's passes, on a deep copy (the module is not touched): results go into
+    `result` as "count" (the forward's recorder), "train" (the step's counts) and "timing"."""
+    from .train_passes import count_step, time_step
+    from .training import training_copy
+
+    try:
+        model = training_copy(module, dev)
+        if memory_format == "channels_last":
+            _env.to_memory_format(model, torch.channels_last)
+        x = _env.random_input(model, input_size, batch=batch, device=dev, seed=seed,
+                              memory_format=memory_format)
+    except Exception as exc:
+        run.fail("copying the model for training", exc, forward=True)
+        return
+    table = ModuleTable(model)  # the copy's modules, under the same names
+    if count:
+        got = count_step(model, x, table, run, conventions, memory, say)
+        if got:
+            result["count"], result["train"] = got["forward"], got
+    if latency and run.forward_ok:
+        result["timing"] = time_step(model, x, table, run, say, sgd=sgd, **timing_options)
 
 
 def _prepare(stack, module, input_size, batch, dev, memory_format, seed, run):

@@ -104,7 +104,11 @@ def sdpa(args, kwargs, out):
     return macs, 2 * macs + 3 * scores
 
 
-def norm_inference(args, kwargs, out):  # batch norm with running statistics
+def batch_norm(args, kwargs, out):
+    """Running statistics (inference): one multiply-add per element. Batch statistics (training,
+    the op's `training` argument): as a norm that computes its statistics (norm_stats)."""
+    if len(args) > 5 and args[5] is True:
+        return norm_stats(args, kwargs, out)
     n = args[0].numel()
     return n, 2 * n
 

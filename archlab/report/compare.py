@@ -23,11 +23,12 @@ SCHEMA = "archlab.comparison/1"
 
 # whole-model figures read from each report's totals (plus `macs[NAME]` for every other
 # convention the reports were counted under)
-METRICS = ("params", "macs", "latency_ms", "latency_p10_ms", "latency_p90_ms", "peak_bytes")
+METRICS = ("params", "macs", "latency_ms", "latency_p10_ms", "latency_p90_ms", "peak_bytes",
+           "macs_backward", "macs_step", "saved_bytes")  # the last three: training profiles
 PAIRED = {"latency_ratio": "ratio", "latency_ratio_p10": "ratio_p10", "latency_ratio_p90": "ratio_p90",
           "latency_ratio_n": "n", "latency_ratio_reliable": "reliable",
           "latency_ratio_warnings": "warnings"}  # frame column -> key of a paired result
-DELTA = ("params", "macs", "latency_ms", "peak_bytes")  # and every macs[NAME]
+DELTA = ("params", "macs", "latency_ms", "peak_bytes", "macs_backward", "saved_bytes")  # + macs[NAME]
 
 
 class Comparison:

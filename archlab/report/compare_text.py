@@ -15,8 +15,11 @@ def comparison_table(comp: Comparison) -> str:
     convs = comp.conventions()
     heads = [f"{c} {e['published']}" if e.get("published") else f"MACs[{c}]"
              for c, e in convs.items()]
-    heads += [MEDIAN_HEADER, PAIRED_HEADER] + [f"latency vs base under {rt} (paired)"
-                                               for rt in comp.paired_runtimes]
+    training = df["macs_backward"].notna().any()
+    if training:  # a comparison of training steps: what the backward costs and keeps
+        heads += ["MACs backward", "saved for backward MiB"]
+    heads += [MEDIAN_HEADER.replace("latency", "step time") if training else MEDIAN_HEADER,
+              PAIRED_HEADER] + [f"latency vs base under {rt} (paired)" for rt in comp.paired_runtimes]
     lines = ["| model | base | what changed | params | MACs[archlab] | " + "".join(
              f"{h} | " for h in heads) + "peak MiB |", "|---|---|---|" + "---:|" * (len(heads) + 3)]
     for _, row in df.iterrows():
@@ -30,6 +33,8 @@ def comparison_table(comp: Comparison) -> str:
                  base or "—", (_text(row["change"]) or "—").replace("|", "\\|"),
                  _cell(row, "params", si), _cell(row, "macs", si),
                  *[_cell(row, f"macs[{c}]", _in_unit(e)) for c, e in convs.items()],
+                 *([_cell(row, "macs_backward", si), _cell(row, "saved_bytes", mib)]
+                   if training else []),
                  lat + _delta_text(row, "latency_ms", ms), paired_cell(row),
                  *[paired_cell(row, f"[{rt}]") for rt in comp.paired_runtimes],
                  _cell(row, "peak_bytes", mib)]

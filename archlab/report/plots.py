@@ -17,7 +17,8 @@ from .plotkit import (LAT_COLOR, MAC_COLOR, figure, has_latency, latency_title, 
                       place_labels, setting_line, short)
 from .plots_compare import plot_cost_scatter, plot_deltas, reported_ap  # noqa: F401 (one import place)
 from ..results import Report
-from .tables import OVERHEAD_STAGE, end_to_end_ms, self_frame, stage_frame, top_modules
+from .tables import (OVERHEAD_STAGE, end_to_end_ms, is_training, self_frame, stage_frame,
+                     top_modules)
 from .units import is_missing, ms, si
 
 def plot_stages(report: Report) -> Figure:
@@ -193,6 +194,10 @@ def save_model_plots(report: Report, out_dir: str | Path) -> dict[str, Path]:
         paths[fname] = save(make(report), out / fname)
     if report.runtimes:
         paths["runtimes.png"] = save(plot_runtimes(report), out / "runtimes.png")
+    if is_training(report):
+        from .plots_training import plot_training
+
+        paths["training.png"] = save(plot_training(report), out / "training.png")
     return paths
 
 

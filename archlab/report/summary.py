@@ -9,13 +9,14 @@ from __future__ import annotations
 import pandas as pd
 
 from ..results import Report
-from .tables import (conventions_of, display_frame, latency_warning, module_frame, render,
-                     stage_frame, top_modules, totals_frame)
+from .tables import (conventions_of, display_frame, is_training, latency_warning, module_frame,
+                     render, stage_frame, top_modules, totals_frame)
 from .units import is_missing, mib, ms, pct, si
 
 PLOT_TITLES = {"stages.png": "Cost by stage", "top_modules.png": "Top modules: latency vs MACs",
                "macs_vs_latency.png": "MACs vs latency per module",
-               "runtimes.png": "Latency by deploy runtime"}
+               "runtimes.png": "Latency by deploy runtime",
+               "training.png": "A training step by stage: memory saved for backward, step time"}
 
 
 def summary_markdown(report: Report, plots=(), depth: int = 2) -> str:
@@ -51,7 +52,18 @@ def summary_markdown(report: Report, plots=(), depth: int = 2) -> str:
                          f"{ms(tm.get('overhead_ms'))} ms"))
     else:
         rows.append(("latency", "not measured (--no-latency)"))
-    rows.append(("peak memory", f"{mib(t.get('peak_bytes'))} MiB"))
+    if is_training(report):
+        rows += [("mode", "a training step: forward, the sum of the outputs, backward"
+                  + (", SGD step" if report.timing.get("sgd") else "")),
+                 ("MACs [archlab], forward / backward / step",
+                  f"{si(t.get('macs_forward'))} / {si(t.get('macs_backward'))} / "
+                  f"{si(t.get('macs_step'))}"),
+                 ("memory saved for backward", f"{mib(t.get('saved_bytes'))} MiB"),
+                 ("peak memory of the step", f"{mib(t.get('peak_bytes'))} MiB")]
+        bwd = {k: v for k, v in t.items() if k.startswith("macs_backward[")}
+        rows += [(f"backward {k[len('macs_backward'):]}", si(v)) for k, v in bwd.items()]
+    else:
+        rows.append(("peak memory", f"{mib(t.get('peak_bytes'))} MiB"))
     rows.append(("activations produced", f"{mib(t.get('act_bytes'))} MiB"))
     out += ["| quantity | value |", "|---|---:|"] + [f"| {a} | {b} |" for a, b in rows] + [""]
 
@@ -74,7 +86,7 @@ def summary_markdown(report: Report, plots=(), depth: int = 2) -> str:
         out += ["## Deploy runtimes", ""] + runtime_lines(report) + [""]
     out += ["## Where the cost is", "", "### By stage", ""]
     sf = stage_frame(report)
-    out += [render(_stage_display(sf), "md")]
+    out += [render(_stage_display(sf, is_training(report)), "md")]
     out += ["### Top modules", "",
             "Self cost: a module's own operations, its children's subtracted, so the rows add up "
             "to the model. Self latency is the time of the module's own operators, each timed "
@@ -128,13 +140,18 @@ def _model_lines(report, spec) -> list[str]:
     return lines
 
 
-def _stage_display(sf):
-    return pd.DataFrame({"stage": sf["stage"], "type": sf["type"], "params": [si(v) for v in sf["params"]],
-                         "params %": [pct(v) for v in sf["params_share_pct"]],
-                         "MACs[archlab]": [si(v) for v in sf["macs"]],
-                         "MACs %": [pct(v) for v in sf["macs_share_pct"]],
-                         "latency ms": [ms(v) for v in sf["latency_ms"]],
-                         "latency %": [pct(v) for v in sf["latency_ms_share_pct"]]})
+def _stage_display(sf, training: bool = False):
+    df = pd.DataFrame({"stage": sf["stage"], "type": sf["type"], "params": [si(v) for v in sf["params"]],
+                       "params %": [pct(v) for v in sf["params_share_pct"]],
+                       "MACs[archlab]": [si(v) for v in sf["macs"]],
+                       "MACs %": [pct(v) for v in sf["macs_share_pct"]],
+                       "latency ms": [ms(v) for v in sf["latency_ms"]],
+                       "latency %": [pct(v) for v in sf["latency_ms_share_pct"]]})
+    if training:  # the step's time (forward + backward) and what each stage keeps for backward
+        df = df.rename(columns={"latency ms": "step ms", "latency %": "step %"})
+        df["saved MiB"] = [mib(v) for v in sf["saved_bytes"]]
+        df["saved %"] = [pct(v) for v in sf["saved_bytes_share_pct"]]
+    return df
 
 
 def why_they_differ(report: Report) -> list[str]:

@@ -14,6 +14,12 @@ from ..results import Report
 from .units import is_missing, mib, ms, pct, published, si
 
 COST = ("params", "macs", "flops", "act_bytes", "latency_ms", "self_ms", "peak_bytes")
+TRAIN_COST = ("macs_backward", "saved_bytes", "latency_ms_backward", "self_ms_backward")
+
+
+def is_training(report: Report) -> bool:
+    """A profile of a training step (forward and backward) rather than of inference."""
+    return report.input.get("mode") == "train"
 OVERHEAD_STAGE = "framework overhead (between operators)"
 OWN_STAGE = "(the model's own operators)"
 
@@ -71,7 +77,7 @@ def module_frame(report: Report, depth: int | None = None, *, root: str = "",
             continue
         rec = {"module": r.name, "parent": r.parent, "type": r.type, "depth": r.depth,
                "rel_depth": rel}
-        rec.update({k: getattr(r, k) for k in COST})
+        rec.update({k: getattr(r, k) for k in COST + (TRAIN_COST if is_training(report) else ())})
         rec["macs_share_pct"] = _share(r.macs, top.macs)
         rec["latency_share_pct"] = _share(r.latency_ms, end_to_end_ms(report) if root == ""
                                           else top.latency_ms)
@@ -143,26 +149,36 @@ def stage_names(report: Report) -> list[str]:
 def stage_frame(report: Report) -> pd.DataFrame:
     """The stages (see stage_names), then what lies outside them: the model's own operators (and
     params, MACs) when they cost anything, and the framework overhead as its own row. Latency
-    shares are of the end-to-end time (end_to_end_ms), so the rows add up to 100%."""
-    root = report.row("")
+    shares are of the end-to-end time (end_to_end_ms), so the rows add up to 100%. In a training
+    profile a stage's latency is its forward and backward operators' time, and saved_bytes what
+    autograd kept of its forward for the backward."""
+    root, train = report.row(""), is_training(report)
+
+    def time_of(r, own=False):
+        fwd, bwd = (r.self_ms, r.self_ms_backward) if own else (r.latency_ms, r.latency_ms_backward)
+        return fwd + (bwd or 0) if train and not is_missing(fwd) else fwd
+
     recs = []
     for name in stage_names(report):
         r = report.row(name)
         recs.append({"stage": r.name, "type": r.type, "params": r.params, "macs": r.macs,
-                     "latency_ms": r.latency_ms, "act_bytes": r.act_bytes})
+                     "latency_ms": time_of(r), "act_bytes": r.act_bytes,
+                     "saved_bytes": r.saved_bytes})
     own = {"stage": OWN_STAGE, "type": root.type, "act_bytes": None}  # bytes are not additive
-    for k in ("params", "macs"):
+    for k in ("params", "macs", "saved_bytes"):
         total = getattr(root, k)
         own[k] = None if is_missing(total) else total - sum(x[k] or 0 for x in recs)
-    own["latency_ms"] = root.self_ms
-    if any(not is_missing(own[k]) and own[k] > 0 for k in ("params", "macs", "latency_ms")):
+    own["latency_ms"] = time_of(root, own=True)
+    if any(not is_missing(own[k]) and own[k] > 0
+           for k in ("params", "macs", "latency_ms", "saved_bytes")):
         recs.append(own)
     if overhead_ms(report) is not None:
         recs.append({"stage": OVERHEAD_STAGE, "type": "", "params": None, "macs": None,
-                     "latency_ms": overhead_ms(report), "act_bytes": None})
+                     "latency_ms": overhead_ms(report), "act_bytes": None, "saved_bytes": None})
     df = pd.DataFrame.from_records(recs, columns=["stage", "type", "params", "macs", "latency_ms",
-                                                  "act_bytes"])
-    totals = {"params": root.params, "macs": root.macs, "latency_ms": end_to_end_ms(report)}
+                                                  "act_bytes", "saved_bytes"])
+    totals = {"params": root.params, "macs": root.macs, "latency_ms": end_to_end_ms(report),
+              "saved_bytes": root.saved_bytes}
     for k, total in totals.items():
         df[f"{k}_share_pct"] = [_share(v, total) for v in df[k]]
     return df
@@ -205,7 +221,14 @@ def totals_lines(report: Report) -> list[str]:
         flag = latency_warning(report)
         if flag:
             lines.insert(0, flag)
-    lines.append(f"peak memory {mib(t.get('peak_bytes'))} MiB")
+    if is_training(report):
+        lines.append(f"training step: MACs forward {si(t.get('macs_forward'))}, backward "
+                     f"{si(t.get('macs_backward'))}, step {si(t.get('macs_step'))} (per batch); "
+                     f"saved for backward {mib(t.get('saved_bytes'))} MiB; the latency above is "
+                     "the whole step's" + (" with an SGD step" if report.timing.get("sgd") else ""))
+        lines.append(f"peak memory of the step {mib(t.get('peak_bytes'))} MiB")
+    else:
+        lines.append(f"peak memory {mib(t.get('peak_bytes'))} MiB")
     return lines
 
 
@@ -237,6 +260,10 @@ def display_frame(df: pd.DataFrame, model: str = "", *, batch: int = 1, conventi
     out["self ms"] = [ms(v) for v in df["self_ms"]]
     out["act MiB"] = [mib(v) for v in df["act_bytes"]]
     out["peak MiB"] = [mib(v) for v in df["peak_bytes"]]
+    if "macs_backward" in df:  # a training step: what the backward costs beside the forward
+        out["MACs bwd"] = [si(v) for v in df["macs_backward"]]
+        out["saved MiB"] = [mib(v) for v in df["saved_bytes"]]
+        out["latency bwd ms"] = [ms(v) for v in df["latency_ms_backward"]]
     for col in df.columns:
         if col.startswith("macs["):
             conv = col[5:-1]

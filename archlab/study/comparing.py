@@ -12,7 +12,8 @@ import hashlib
 from pathlib import Path
 
 from ..report.compare import Comparison
-from .pipelines import COMPARE_CONVENTIONS, Outcome, _options, _profile_item, _runtimes
+from .pipelines import (COMPARE_CONVENTIONS, Outcome, _options, _profile_item, _runtimes,
+                        _train_key)
 from .planning import Job, OutputFolder, plan
 from .run import Item, log_line, run
 from .store import DEFAULT_ROOT, Store, pair_key, safe_name, write_atomic
@@ -35,12 +36,15 @@ def compare(names, out: str | Path | None = None, *, base: str | None = None,
             threads: int | None = None, conventions=None, latency: bool = True,
             fresh: bool = False, keep_noisy: bool = False, replace: bool = False,
             force: bool = False, store: str | Path = DEFAULT_ROOT, progress: bool = True,
-            budget_s: float | None = None, runtimes=("eager",), log=log_line) -> Outcome:
+            budget_s: float | None = None, runtimes=("eager",), mode: str = "eval",
+            sgd: bool = False, log=log_line) -> Outcome:
     """Compare models: `names` a list (each against `base`, default the first) or "variants" (every
     registered variant against its own base; `bases` limits them to these bases' variants).
     `budget_s`: seconds of timing per model and per pair (the profiler's defaults when None).
     `runtimes`: deploy runtimes under which each model is also paired with its base, both prepared
-    for the runtime (archlab.profile.runtime_pairs): does a design choice's cost survive?"""
+    for the runtime (archlab.profile.runtime_pairs): does a design choice's cost survive?
+    `mode="train"`: every model profiled for a training step (no paired timing then: the step
+    times of the table are each model's own)."""
     from ..models import get_spec, list_variants
 
     variants = names == "variants"
@@ -51,10 +55,12 @@ def compare(names, out: str | Path | None = None, *, base: str | None = None,
         base = get_spec(base).name if base else names[0]
         names = list(dict.fromkeys([base, *names]))
     opts = _options(conventions or COMPARE_CONVENTIONS, latency, device, threads,
-                    {"per_module": False}, budget_s)
+                    {"per_module": False}, budget_s, mode, sgd)
     runtimes = _runtimes(runtimes, latency)
+    if mode == "train" and len(runtimes) > 1:
+        raise ValueError("--runtime times inference: it cannot go with --mode train")
     jobs = plan(names, input_size=input_size, batch=batch, device=device, threads=threads,
-                force=force, say=log)
+                options=_train_key(opts) or None, force=force, say=log)
     folder = Path(out) if out else default_folder([j.name for j in jobs], variants, bases)
     outcome = Outcome(folder)
     st = Store(store)
@@ -65,7 +71,7 @@ def compare(names, out: str | Path | None = None, *, base: str | None = None,
         reports = [r for r in outcome.tally.results.values() if r.complete]
         comp = Comparison(reports, base=base, failures={
             n: e for n, e in outcome.tally.failures.items() if n not in outcome.tally.results})
-        for runtime in runtimes if latency else ():
+        for runtime in runtimes if latency and mode == "eval" else ():
             if outcome.interrupted is not None:
                 break
             tally = _pair(comp, {j.name: j for j in jobs}, st, runtime=runtime, fresh=fresh,

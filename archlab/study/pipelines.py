@@ -93,11 +93,21 @@ def _report_problem(report: Report) -> str | None:
     return ("failed: " if nothing else "measured with errors: ") + "; ".join(errors)
 
 
-def _options(conventions, latency, device, threads, extra, budget_s=None) -> dict:
+def _options(conventions, latency, device, threads, extra, budget_s=None, mode="eval",
+             sgd=False) -> dict:
+    """The profiler's options of a pipeline; a training profile (mode="train") counts under the
+    recorder's own conventions unless told otherwise."""
     check_device(device)
+    if mode not in ("eval", "train"):
+        raise ValueError(f"--mode must be eval or train; got {mode!r}")
+    if sgd and mode != "train":
+        raise ValueError("--sgd adds an optimizer step to a training step: it needs --mode train")
+    if mode == "train" and not conventions:
+        conventions = RECORDER_CONVENTIONS
     timing = {} if budget_s is None else {"budget_s": budget_s}
+    train = {"mode": "train", "sgd": sgd} if mode == "train" else {}
     return {"conventions": check_conventions(conventions), "latency": latency, "device": device,
-            "threads": threads, **timing, **extra}
+            "threads": threads, **timing, **train, **extra}
 
 
 def profile_to(name: str, out: str | Path | None = None, *, input_size=None, batch: int = 1,
@@ -105,12 +115,14 @@ def profile_to(name: str, out: str | Path | None = None, *, input_size=None, bat
                latency: bool = True, cuda_graph: bool = False, depth: int = 2, checkpoint=None,
                fresh: bool = False, keep_noisy: bool = False, replace: bool = False,
                force: bool = False, store: str | Path = DEFAULT_ROOT, progress: bool = True,
-               budget_s: float | None = None, runtimes=("eager",), log=log_line) -> Outcome:
+               budget_s: float | None = None, runtimes=("eager",), mode: str = "eval",
+               sgd: bool = False, log=log_line) -> Outcome:
     """Profile one registered model (name grammar included) into `out` (default reports/NAME):
     report.json, modules.csv, summary.md and plots; reused from the store when it holds it.
     `checkpoint`: weights to load first (see archlab.load_checkpoint); `budget_s`: seconds of
     whole-model timing (archlab.profile.profile_module's default when None); `runtimes`: deploy
-    runtimes to measure beside eager (archlab.profile.runtimes)."""
+    runtimes to measure beside eager (archlab.profile.runtimes); `mode="train"`: a training step
+    (forward and backward per module, memory saved for backward; `sgd` adds an optimizer step)."""
     from ..profile import DEFAULT_CONVENTIONS
     from ..report.files import write_report
 
@@ -119,9 +131,11 @@ def profile_to(name: str, out: str | Path | None = None, *, input_size=None, bat
     if cuda_graph and not str(device).startswith("cuda"):
         raise ValueError("--cuda-graph needs --device cuda")
     extra = {"cuda_graph": True} if cuda_graph else {}
-    opts = _options(conventions or DEFAULT_CONVENTIONS, latency, device, threads, extra, budget_s)
+    opts = _options(conventions or (DEFAULT_CONVENTIONS if mode == "eval" else None), latency,
+                    device, threads, extra, budget_s, mode, sgd)
     runtimes = _runtimes(runtimes, latency)
-    key_options = {**extra, **({"runtimes": runtimes} if len(runtimes) > 1 else {})}
+    key_options = {**extra, **({"runtimes": runtimes} if len(runtimes) > 1 else {}),
+                   **_train_key(opts)}
     [job] = plan([name], input_size=input_size, batch=batch, device=device, threads=threads,
                  options=key_options or None, force=force, checkpoint=checkpoint, say=log)
     folder = Path(out) if out else Path("reports") / safe_name(job.name)
@@ -134,6 +148,11 @@ def profile_to(name: str, out: str | Path | None = None, *, input_size=None, bat
         if outcome.result is not None and not _measured_nothing(outcome.result):
             outcome.paths = write_report(outcome.result, folder, depth=depth)
     return outcome
+
+
+def _train_key(opts: dict) -> dict:
+    """What a training profile adds to a measurement's key (nothing for inference)."""
+    return {k: opts[k] for k in ("mode", "sgd") if k in opts}
 
 
 def _runtimes(runtimes, latency: bool) -> list[str]:
