@@ -13,27 +13,36 @@ from .results import Report
 
 
 def profile(model_or_name: str | nn.Module, input_size: tuple[int, int, int] | None = None, *,
+            example_inputs=None, example_kwargs: dict | None = None, input_constructor=None,
             batch: int = 1, device: str = "cpu", checkpoint=None, **options) -> Report:
     """Profile a registered model (by name, variant grammar included) or any nn.Module.
 
-    input_size is (C, H, W); None means the model's default (a plain nn.Module must be given one).
+    The model's inputs, one of three ways (archlab.profile.inputs): `input_size=(C, H, W)`, a
+    random float image batch (None: a registered model's own size); `example_inputs` (a tensor or
+    a tuple of arguments, nested as the model takes them) with `example_kwargs`, exactly these;
+    or `input_constructor(batch) -> (args, kwargs)`, e.g. for token ids.
     checkpoint: weights to load first (a file or a state_dict, see `archlab.load_checkpoint`); the
     report's notes say what was loaded.
-    Other keyword options go to `archlab.profile.profile_module` (conventions, latency, memory, ...).
+    Other keyword options go to `archlab.profile.profile_module` (conventions, latency, memory,
+    mode, ...).
     """
+    given = example_inputs is not None or example_kwargs is not None or input_constructor is not None
     if isinstance(model_or_name, str):
         spec = get_spec(model_or_name)
         model, name, spec_dict = build(model_or_name), spec.name, spec.to_dict()
-        input_size = tuple(input_size or spec.input_size)
+        if not given:
+            input_size = tuple(input_size or spec.input_size)
     elif isinstance(model_or_name, nn.Module):
-        if input_size is None:
-            raise ValueError("a plain nn.Module needs input_size=(C, H, W)")
+        if input_size is None and not given:
+            raise ValueError("a plain nn.Module needs its inputs: input_size=(C, H, W), "
+                             "example_inputs / example_kwargs, or input_constructor=fn(batch)")
         model, name, spec_dict = model_or_name, type(model_or_name).__name__, {}
     else:
         raise TypeError(f"profile() takes a model name or an nn.Module, not {type(model_or_name).__name__}")
     loaded = load_checkpoint(model, checkpoint) if checkpoint is not None else None
-    report = profile_module(model, input_size, batch=batch, device=device, model_name=name,
-                            spec=spec_dict, **options)
+    report = profile_module(model, input_size, example_inputs=example_inputs,
+                            example_kwargs=example_kwargs, input_constructor=input_constructor,
+                            batch=batch, device=device, model_name=name, spec=spec_dict, **options)
     if loaded is not None:
         report.notes.append(loaded.note)
     return report

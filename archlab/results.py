@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 from typing_extensions import TypedDict
 
@@ -16,8 +17,9 @@ SCHEMA = "archlab.report/2"
 
 
 class InputInfo(TypedDict, total=False):
-    shape: list[int]
+    shape: list[int] | None  # (C, H, W) when given as input_size; None for example inputs
     batch: int
+    arguments: list[dict]  # every tensor argument: path ("args[0]"), shape, dtype
     mode: str  # "eval" (inference) or "train" (a training step)
     dtype: str
     memory_format: str
@@ -55,6 +57,13 @@ class ModuleStat:
     saved_bytes: int | None = None
     self_ms_backward: float | None = None
     latency_ms_backward: float | None = None
+    # what a torchinfo user reads: parameters that train and their bytes by dtype, and the
+    # shapes of the first call's inputs and outputs (nested as the module takes and returns them)
+    trainable_params: int | None = None
+    param_bytes: dict[str, int] = field(default_factory=dict)
+    input_shape: Any = None
+    output_shape: Any = None
+    calls: int | None = None
 
     def count(self, convention: str):
         """This module's count under `convention` (archlab's is `macs`); None if not computed."""
@@ -108,19 +117,30 @@ class Report:
                 return r
         raise KeyError(f"no module named {name!r} in the report of {self.model}")
 
+    def input_text(self, sep: str = "x") -> str:
+        """The input in words: '3x256x192' for the (C, H, W) shorthand, else every tensor argument
+        ('args[0] 1x16 int64; kwargs['mask'] 1x16 bool')."""
+        if self.input.get("shape"):
+            return sep.join(map(str, self.input["shape"]))
+        return "; ".join(f"{a['path']} {sep.join(map(str, a['shape']))} {a['dtype']}"
+                         for a in self.input.get("arguments", []))
+
     def count(self, convention: str):
         """The whole model's raw count under `convention` (archlab's is totals['macs'])."""
         return self.totals.get("macs" if convention == "archlab" else convention)
 
     def to_frame(self):
-        """One row per module: module, parent, type, depth, params, macs, flops, act_bytes,
-        latency_ms, self_ms, peak_bytes, then one column per other convention (`macs[fvcore]`)."""
+        """One row per module: module, parent, type, depth, params, trainable_params, input_shape,
+        output_shape, calls, macs, flops, act_bytes, latency_ms, self_ms, peak_bytes, then one
+        column per other convention (`macs[fvcore]`)."""
         import pandas as pd
 
         records = []
         for r in self.rows:
             rec = {"module": r.name, "parent": r.parent, "type": r.type, "depth": r.depth,
-                   "params": r.params, "macs": r.macs, "flops": r.flops, "act_bytes": r.act_bytes,
+                   "params": r.params, "trainable_params": r.trainable_params,
+                   "input_shape": r.input_shape, "output_shape": r.output_shape, "calls": r.calls,
+                   "macs": r.macs, "flops": r.flops, "act_bytes": r.act_bytes,
                    "latency_ms": r.latency_ms, "self_ms": r.self_ms, "peak_bytes": r.peak_bytes}
             if self.input.get("mode") == "train":
                 rec.update(macs_backward=r.macs_backward, saved_bytes=r.saved_bytes,

@@ -25,6 +25,7 @@ import torch
 import archlab.models as models
 from archlab.profile import profile_module
 from archlab.profile.external import run_fvcore, run_thop
+from archlab.profile.inputs import Inputs
 from archlab.profile.hooks import ModuleTable
 from archlab.profile.recorder import OpClock, recording
 
@@ -73,8 +74,8 @@ def main(argv=None) -> dict:
         cnt.append(clock(count))
         tim.append(clock(timed_pass))
     f_med, c_med, t_med = statistics.median(fwd), statistics.median(cnt), statistics.median(tim)
-    fv = clock(lambda: run_fvcore(model, x, table))
-    th = clock(lambda: run_thop(model, x, table))
+    fv = clock(lambda: run_fvcore(model, Inputs((x,), {}), table))
+    th = clock(lambda: run_thop(model, Inputs((x,), {}), table))
     out = {"model": args.model, "threads": torch.get_num_threads(), "forward_s": f_med,
            "count_s": c_med, "count_ratio": c_med / f_med, "count_cold_s": cold,
            "timed_pass_s": t_med, "timed_pass_ratio": t_med / f_med,

@@ -13,6 +13,7 @@ import torch
 import archlab.models as models
 from archlab.profile import profile_module
 from archlab.profile.external import run_fvcore, run_thop
+from archlab.profile.inputs import Inputs
 from archlab.profile.hooks import ModuleTable
 
 OWN = ("archlab", "paper-hook", "paper-conv")
@@ -62,11 +63,11 @@ def test_count_with_memory(benchmark, dite18):
 
 
 def test_fvcore(benchmark, dite18, x):
-    benchmark.pedantic(run_fvcore, args=(dite18, x, ModuleTable(dite18)), rounds=2)
+    benchmark.pedantic(run_fvcore, args=(dite18, Inputs((x,), {}), ModuleTable(dite18)), rounds=2)
 
 
 def test_thop(benchmark, dite18, x):
-    benchmark.pedantic(run_thop, args=(dite18, x, ModuleTable(dite18)), rounds=3)
+    benchmark.pedantic(run_thop, args=(dite18, Inputs((x,), {}), ModuleTable(dite18)), rounds=3)
 
 
 def test_full_cpu_profile_defaults(benchmark, dite18):

@@ -1,6 +1,8 @@
 """Shared across the test files: one full-resolution count of every reference model, made once per
-test run (the golden tests, the published figures and the fvcore convention all read it)."""
+test run (the golden tests, the published figures and the fvcore convention all read it), and one
+intra-op thread for the files that ask for it."""
 import pytest
+import torch
 
 GOLDEN_CONVENTIONS = ("archlab", "paper-hook", "paper-conv", "fvcore")
 
@@ -21,3 +23,13 @@ def reference_counts():
                                         memory=False, conventions=GOLDEN_CONVENTIONS)
         return made[name]
     return get
+
+
+@pytest.fixture
+def one_thread():
+    """One intra-op thread: on a small shared machine, OpenMP threads spinning against other
+    processes make small forwards 10-100x slower. Restored afterwards."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -73,7 +73,8 @@ def test_profile_prints_table_writes_files_and_reuses_the_store(cli):
     code, out, err = cli(*args)
     assert code == 0, err
     head = out.splitlines()[0].split()
-    assert head[:4] == ["module", "type", "params", "MACs[archlab]"] and "self" in head
+    assert head[:7] == ["module", "type", "output", "shape", "params", "trainable", "MACs[archlab]"]
+    assert "self" in head and "[1, 17, 16, 16]" in out.splitlines()[2]  # lite18's heatmaps
     assert "  stem" in out and "latency (whole model" in out and "framework overhead" in out
     folder = Path("reports/lite18")
     for f in ("report.json", "modules.csv", "summary.md", "stages.png", "top_modules.png",

@@ -11,12 +11,7 @@ from archlab.results import load_report
 FAST = ["--input", "64x64", "--no-latency", "--convention", "archlab", "--no-progress"]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _one_line(capsys) -> str:

@@ -13,14 +13,7 @@ REFERENCE = [n for n in list_models() if not get_spec(n).base]  # a new referenc
 VARIANTS = [n for n in list_models() if get_spec(n).base]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One intra-op thread: on a small shared machine, OpenMP threads spinning against other
-    processes make these tiny forwards 10-100x slower. Restored afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def params(m: nn.Module) -> int:

@@ -230,6 +230,9 @@ def test_report_fields_and_json_round_trip():
                 "tf32", "conventions"):
         assert key in rep.env, key
     assert rep.env["threads"] == 1 and rep.input == {"shape": [3, 8, 8], "batch": 2, "mode": "eval",
+                                                      "arguments": [{"path": "args[0]",
+                                                                     "shape": [2, 3, 8, 8],
+                                                                     "dtype": "float32"}],
                                                       "dtype": "float32",
                                                       "memory_format": "contiguous"}
     tm = rep.timing
@@ -241,8 +244,9 @@ def test_report_fields_and_json_round_trip():
     assert tm["n"] == rep.totals["latency_n"] >= 4  # adaptive_autorange's minimum
     assert rep.model == "tiny" and rep.spec == {"k": [1, 2]}
     assert list(rep.to_frame().columns) == [
-        "module", "parent", "type", "depth", "params", "macs", "flops", "act_bytes", "latency_ms",
-        "self_ms", "peak_bytes", *(f"macs[{c}]" for c in DEFAULT_CONVENTIONS[1:])]
+        "module", "parent", "type", "depth", "params", "trainable_params", "input_shape",
+        "output_shape", "calls", "macs", "flops", "act_bytes", "latency_ms", "self_ms",
+        "peak_bytes", *(f"macs[{c}]" for c in DEFAULT_CONVENTIONS[1:])]
     assert [r.parent for r in rep.rows] == [None, "", ""]
     assert set(rep.conventions) == set(DEFAULT_CONVENTIONS)
     assert rep.conventions["paper-hook"]["divisor"] == 2 ** 20 and rep.conventions["archlab"]["rule"]

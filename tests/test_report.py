@@ -162,7 +162,8 @@ def test_stage_plot_adds_up_to_one_hundred_percent(report):
 def test_render_formats(report):
     table = module_table(report, 2)
     lines = table.splitlines()
-    assert lines[0].split()[:3] == ["module", "type", "params"] and set(lines[1]) <= {"-", " "}
+    assert lines[0].split()[:6] == ["module", "type", "output", "shape", "params", "trainable"]
+    assert set(lines[1]) <= {"-", " "}
     assert "    conv" in table  # the tree is indented by depth
     md = module_table(report, 1, "md")
     assert md.startswith("| module |") and md.count("\n") == 2 + 3
@@ -180,6 +181,15 @@ def test_convention_columns_are_labelled(report):
     tf = totals_frame(report)
     assert list(tf["convention"]) == list(CONVS)
     assert "2^20" in " ".join(totals_lines(report))
+
+
+def test_shapes_as_torchinfo_prints_them():
+    from archlab.report.tables import shape_text
+
+    assert shape_text([1, 40, 64, 48]) == "[1, 40, 64, 48]"
+    assert shape_text([[1, 40, 64, 48], [1, 80, 32, 24]], 1) == "([1, 40, 64, 48], [1, 80, 32, 24])"
+    assert shape_text({"logits": [2, 10], "aux": None}, 3) == "{logits: [2, 10], aux: } ×3 calls"
+    assert shape_text(None) == "" and len(shape_text([list(range(40))])) == 48
 
 
 def test_units():

@@ -26,9 +26,12 @@ def _per_sample(v, batch):
     return v // batch if v % batch == 0 else v / batch
 
 
-def build_report(module, table, params, result, run, conventions, environment, *, input_size,
+def build_report(module, table, params, result, run, conventions, environment, *, recipe,
                  batch, dtype, memory_format, model_name, spec, settings, mode="eval") -> Report:
+    """`params`: ModuleTable.param_stats(); `recipe`: how the inputs were made (inputs.py)."""
     n = len(table)
+    if recipe.is_example() and "inputs" in result:  # the batch the examples carry
+        batch = result["inputs"].batch()
     rec = result.get("count")
     counted = rec is not None
     # after a failed forward, modules that finished keep their numbers; the interrupted ones
@@ -60,7 +63,12 @@ def build_report(module, table, params, result, run, conventions, environment, *
         ok = done[i]
         peak = rec.peak[i] if (ok and rec.memory is not None) else None
         rows.append(ModuleStat(
-            name=table.names[i], type=table.types[i], depth=table.depths[i], params=params[i],
+            name=table.names[i], type=table.types[i], depth=table.depths[i],
+            params=params["params"][i], trainable_params=params["trainable"][i],
+            param_bytes=params["bytes"][i],
+            input_shape=rec.shapes[i][0] if counted and rec.shapes[i] else None,
+            output_shape=rec.shapes[i][1] if counted and rec.shapes[i] else None,
+            calls=rec.calls[i] if counted else None,
             macs=inc["macs"][i] if ok else None, flops=inc["flops"][i] if ok else None,
             act_bytes=inc["act_bytes"][i] if ok else None,
             self_ms=self_ms[i] if self_ms is not None else None,
@@ -70,7 +78,10 @@ def build_report(module, table, params, result, run, conventions, environment, *
             **train_rows[i]))
 
     root = rows[0]
-    totals = {"params": params[0], "macs": root.macs, "flops": root.flops,
+    totals = {"params": root.params, "trainable_params": root.trainable_params,
+              "frozen_params": root.params - root.trainable_params,
+              **{f"param_bytes[{dt}]": v for dt, v in root.param_bytes.items()},
+              "macs": root.macs, "flops": root.flops,
               "macs_per_sample": _per_sample(root.macs, batch),
               "flops_per_sample": _per_sample(root.flops, batch),
               "act_bytes": root.act_bytes, "activations": inc["act_elems"][0] if done[0] else None,
@@ -118,7 +129,8 @@ def build_report(module, table, params, result, run, conventions, environment, *
     spec_dict = spec.to_dict() if hasattr(spec, "to_dict") else dict(spec or {})
     return Report(
         model=model_name or type(module).__name__, spec=_jsonable(spec_dict),
-        input={"shape": list(input_size), "batch": batch, "mode": mode,
+        input={"shape": recipe.label(), "batch": batch, "mode": mode,
+               "arguments": result["inputs"].describe() if "inputs" in result else [],
                "dtype": str(dtype).replace("torch.", ""), "memory_format": memory_format},
         env=environment, rows=rows, totals=totals, coverage=cov, timing=timing, notes=notes,
         conventions={c: TABLE[c].describe() for c in conventions})

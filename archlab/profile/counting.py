@@ -16,6 +16,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from . import ops
 from .conventions import RECORDER_CONVENTIONS, dispatch_conventions
 from .hooks import ModuleTable
+from .inputs import shapes
 from .module_rules import paper_hook_rule
 from .recorder import ModuleStack
 
@@ -52,6 +53,7 @@ class Recorder(ModuleStack, TorchDispatchMode):
         self.act_bytes = [0] * n
         self.act_elems = [0] * n
         self.peak = [None] * n
+        self.shapes: list = [None] * n  # (inputs, outputs) of each module's first call
         self.paper_hook = [0] * n  # last call only: overwritten on every call
         # per dispatch convention: exclusive MACs per module, per (module, category), per
         # (category, op) -- the last two say where two conventions part
@@ -96,6 +98,8 @@ class Recorder(ModuleStack, TorchDispatchMode):
                     self.paper_hook[i] = rule(module, args, out)
                 except Exception as exc:  # a module the rule cannot read: say so, count 0
                     self.rule_errors[i] = f"{type(exc).__name__}: {exc}"
+            if self.shapes[i] is None:
+                self.shapes[i] = (shapes(args), shapes(out))
             if self.on_module_done is not None:
                 self.done += 1
                 self.on_module_done(self.done)

@@ -28,6 +28,7 @@ from .assemble import build_report
 from .conventions import DEFAULT_CONVENTIONS, RECORDER_CONVENTIONS, check_conventions
 from .counting import Recorder
 from .hooks import ModuleTable, evaluating
+from .inputs import InputRecipe
 from .memory import CudaPeaks, LiveBytes
 from .recorder import recording, time_operators
 from .reliability import Watch
@@ -39,19 +40,15 @@ WARMUP, WARMUP_S, BUDGET_S, MAX_FACTOR = 3, 0.5, 3.0, 3
 MODULE_ITERS = 5  # operator-timed passes: per-module times are medians over this many
 
 
-def _check(module, input_size, batch, memory_format, warmup, budget_s, max_s, module_iters):
+def _check(module, recipe, batch, memory_format, warmup, budget_s, max_s, module_iters):
     if not isinstance(module, nn.Module):
         raise ValueError(f"expected a torch.nn.Module, got {type(module).__name__}")
-    if (not isinstance(input_size, (tuple, list)) or not input_size
-            or not all(isinstance(s, int) and s > 0 for s in input_size)):
-        raise ValueError(f"input_size must be a tuple of positive ints like (3, 256, 192), "
-                         f"got {input_size!r}")
     if not isinstance(batch, int) or batch < 1:
         raise ValueError(f"batch must be a positive int, got {batch!r}")
     if memory_format not in ("contiguous", "channels_last"):
         raise ValueError(f"memory_format must be 'contiguous' or 'channels_last', "
                          f"got {memory_format!r}")
-    if memory_format == "channels_last" and len(input_size) != 3:
+    if memory_format == "channels_last" and recipe.size is not None and len(recipe.size) != 3:
         raise ValueError("memory_format='channels_last' needs a (C, H, W) input_size")
     if not (isinstance(warmup, int) and warmup >= 0 and isinstance(module_iters, int)
             and module_iters >= 1 and 0 < budget_s <= max_s):
@@ -98,7 +95,9 @@ class _Run:
             torch.cuda.empty_cache()
 
 
-def profile_module(module: nn.Module, input_size, *, batch: int = 1, device="cpu",
+def profile_module(module: nn.Module, input_size=None, *, example_inputs=None,
+                   example_kwargs: dict | None = None, input_constructor=None,
+                   batch: int = 1, device="cpu",
                    conventions=DEFAULT_CONVENTIONS, latency: bool = True, memory: bool = True,
                    per_module: bool = True, count: bool = True, threads: int | None = None,
                    warmup: int = WARMUP, budget_s: float = BUDGET_S, max_s: float | None = None,
@@ -106,7 +105,12 @@ def profile_module(module: nn.Module, input_size, *, batch: int = 1, device="cpu
                    memory_format: str = "contiguous", model_name: str | None = None, spec=None,
                    progress=None, on_error: str = "raise", mode: str = "eval", sgd: bool = False,
                    seed: int = 0) -> Report:
-    """Profile any nn.Module on a random input of shape (batch, *input_size). See module doc.
+    """Profile any nn.Module. See module doc.
+
+    Inputs (inputs.py): `input_size=(C, H, W)` for a random float tensor of shape
+    (batch, C, H, W); or the exact arguments, `example_inputs` (a tensor or a tuple of arguments,
+    nested as the model takes them) and `example_kwargs`; or `input_constructor(batch) -> (args,
+    kwargs)`. Every measurement uses the same inputs.
 
     Latency: warm-up of `warmup` calls (and WARMUP_S seconds), then torch.utils.benchmark's
     adaptive_autorange for `budget_s` to `max_s` seconds (default 3 x budget_s); per module,
@@ -123,7 +127,10 @@ def profile_module(module: nn.Module, input_size, *, batch: int = 1, device="cpu
     memory; `sgd=True` adds an SGD step to the timed step. Train mode counts under the recorder's
     own conventions (fvcore and thop count inference only)."""
     max_s = MAX_FACTOR * budget_s if max_s is None else max_s
-    _check(module, input_size, batch, memory_format, warmup, budget_s, max_s, module_iters)
+    recipe = InputRecipe(tuple(input_size) if input_size is not None else None,
+                         example_inputs if example_inputs is None or isinstance(example_inputs, tuple)
+                         else (example_inputs,), example_kwargs, input_constructor)
+    _check(module, recipe, batch, memory_format, warmup, budget_s, max_s, module_iters)
     if cuda_graph and torch.device(device).type != "cuda":
         raise ValueError("cuda_graph=True needs device='cuda'")
     if on_error not in ("raise", "record"):
@@ -146,12 +153,12 @@ def profile_module(module: nn.Module, input_size, *, batch: int = 1, device="cpu
         stack.enter_context(_env.gc_paused())
         table = ModuleTable(module)
         run = _Run(table, batch, dev)
-        params = table.params()
+        params = table.param_stats()
         n_threads = stack.enter_context(_env.threads(threads))
         dtype = _env.model_dtype(module)
         if mode == "train":
             try:
-                _train(module, input_size, batch, dev, memory_format, seed, run, result, say,
+                _train(module, recipe, batch, dev, memory_format, seed, run, result, say,
                        count=count, latency=latency, conventions=conventions, memory=memory,
                        sgd=sgd, timing_options=dict(warmup=warmup, warmup_s=WARMUP_S,
                                                     budget_s=budget_s, max_s=max_s,
@@ -162,8 +169,10 @@ def profile_module(module: nn.Module, input_size, *, batch: int = 1, device="cpu
         else:
             stack.enter_context(evaluating(module))
         try:
-            x = (_prepare(stack, module, input_size, batch, dev, memory_format, seed, run)
+            x = (_prepare(stack, module, recipe, batch, dev, memory_format, seed, run)
                  if count or latency else None)
+            if x is not None:
+                result["inputs"] = x
             if count and run.forward_ok:
                 say("counting", 0, len(table))
                 result["count"] = _count_pass(module, x, table, run, memory, say, conventions)
@@ -172,7 +181,7 @@ def profile_module(module: nn.Module, input_size, *, batch: int = 1, device="cpu
                     say(f"counting ({name})")
                     try:
                         result[name] = fn(module, x, table)
-                    except Exception as exc:
+                    except Exception as exc:  # a tool that cannot take these inputs, say
                         run.fail(name, exc)
             if latency and run.forward_ok:
                 result["timing"] = _latency(module, x, table, run, say, warmup=warmup,
@@ -183,7 +192,7 @@ def profile_module(module: nn.Module, input_size, *, batch: int = 1, device="cpu
         environment = _env.environment(dev, threads=n_threads, dtype=dtype,
                                        memory_format=memory_format, conventions=conventions)
     report = build_report(module, table, params, result, run, conventions, environment,
-                          input_size=input_size, batch=batch, dtype=dtype, mode=mode,
+                          recipe=recipe, batch=batch, dtype=dtype, mode=mode,
                           memory_format=memory_format, model_name=model_name, spec=spec,
                           settings={"warmup": warmup, "warmup_s": WARMUP_S, "budget_s": budget_s,
                                     "max_s": max_s, "module_iters": module_iters,
@@ -202,7 +211,7 @@ def profile_module(module: nn.Module, input_size, *, batch: int = 1, device="cpu
     return report
 
 
-def _train(module, input_size, batch, dev, memory_format, seed, run, result, say, *, count,
+def _train(module, recipe, batch, dev, memory_format, seed, run, result, say, *, count,
            latency, conventions, memory, sgd, timing_options) -> None:
     """A training profile's passes, on a deep copy (the module is not touched): results go into
     `result` as "count" (the forward's recorder), "train" (the step's counts) and "timing"."""
@@ -213,11 +222,11 @@ def _train(module, input_size, batch, dev, memory_format, seed, run, result, say
         model = training_copy(module, dev)
         if memory_format == "channels_last":
             _env.to_memory_format(model, torch.channels_last)
-        x = _env.random_input(model, input_size, batch=batch, device=dev, seed=seed,
-                              memory_format=memory_format)
+        x = recipe.make(model, batch=batch, device=dev, seed=seed, memory_format=memory_format)
     except Exception as exc:
         run.fail("copying the model for training", exc, forward=True)
         return
+    result["inputs"] = x
     table = ModuleTable(model)  # the copy's modules, under the same names
     if count:
         got = count_step(model, x, table, run, conventions, memory, say)
@@ -227,13 +236,12 @@ def _train(module, input_size, batch, dev, memory_format, seed, run, result, say
         result["timing"] = time_step(model, x, table, run, say, sgd=sgd, **timing_options)
 
 
-def _prepare(stack, module, input_size, batch, dev, memory_format, seed, run):
-    """The model on the device and the input made (the same for a given seed); a failure (out of
+def _prepare(stack, module, recipe, batch, dev, memory_format, seed, run):
+    """The model on the device and its inputs made (the same for a given seed); a failure (out of
     memory, say) is recorded and nothing runs."""
     try:
         stack.enter_context(_env.placed(module, dev, memory_format))
-        return _env.random_input(module, input_size, batch=batch, device=dev, seed=seed,
-                                 memory_format=memory_format)
+        return recipe.make(module, batch=batch, device=dev, seed=seed, memory_format=memory_format)
     except Exception as exc:
         run.fail("placing the model and its input", exc, forward=True)
         return None
@@ -248,7 +256,7 @@ def _count_pass(module, x, table, run, memory, say, conventions):
                    on_module_done=lambda n: n % every or say("counting", n, len(table)))
     try:
         with _env.gc_paused(), torch.inference_mode(), recording(rec):
-            module(x)
+            x.call(module)
     except Exception as exc:
         failing = rec.stack[-1] if len(rec.stack) > 1 else None
         run.unfinished = set(rec.stack[1:])  # modules whose forward the failure interrupted
@@ -263,7 +271,7 @@ def _latency(module, x, table, run, say, *, warmup, budget_s, max_s, per_module,
     elapsed = [0.0]
 
     def forward():
-        module(x)
+        x.call(module)
 
     def block_done(number, seconds):  # Timer's callback: one block of `number` calls timed
         elapsed[0] += seconds

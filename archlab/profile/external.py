@@ -63,11 +63,19 @@ def _exclusive_by_category(table: ModuleTable, inclusive: dict) -> dict:
     return cats
 
 
-def run_fvcore(model: nn.Module, x: torch.Tensor, table: ModuleTable) -> Counts:
+def _positional(inputs, tool: str) -> tuple:
+    """The tools call a model with positional arguments only."""
+    if inputs.kwargs:
+        raise ValueError(f"{tool} calls a model with positional arguments only; these inputs "
+                         "have keyword arguments")
+    return inputs.args
+
+
+def run_fvcore(model: nn.Module, inputs, table: ModuleTable) -> Counts:
     with _quiet(), torch.no_grad():
         from fvcore.nn import FlopCountAnalysis
 
-        fca = FlopCountAnalysis(model, (x,))
+        fca = FlopCountAnalysis(model, _positional(inputs, "fvcore"))
         fca.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
         fca.tracer_warnings("none")
         by_module = fca.by_module()
@@ -80,12 +88,13 @@ def run_fvcore(model: nn.Module, x: torch.Tensor, table: ModuleTable) -> Counts:
                   skipped)
 
 
-def run_thop(model: nn.Module, x: torch.Tensor, table: ModuleTable) -> Counts:
+def run_thop(model: nn.Module, inputs, table: ModuleTable) -> Counts:
+    args = _positional(inputs, "thop")
     clone = copy.deepcopy(model)  # thop leaves buffers and flips training flags: not on ours
     with _quiet(), torch.no_grad():
         from thop import profile as thop_profile
 
-        total, _, tree = thop_profile(clone, inputs=(x,), verbose=False, ret_layer_info=True)
+        total, _, tree = thop_profile(clone, inputs=args, verbose=False, ret_layer_info=True)
     flat: dict[str, float] = {"": float(total)}
     children: dict[str, float] = {}
 

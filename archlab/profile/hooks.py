@@ -52,18 +52,39 @@ class ModuleTable:
 
     def params(self) -> list[int]:
         """Parameters per module, inclusive; a parameter shared inside a subtree counts once."""
+        return self.param_stats()["params"]
+
+    def param_stats(self) -> dict[str, list]:
+        """Per module, inclusive (a parameter shared inside a subtree counts once): params,
+        trainable (requires_grad), and bytes by dtype ({"float32": n, ...})."""
+        def stats(ps):
+            total = trainable = 0
+            by_dtype: dict[str, int] = {}
+            for p in ps:
+                total += p.numel()
+                trainable += p.numel() if p.requires_grad else 0
+                dt = str(p.dtype).replace("torch.", "")
+                by_dtype[dt] = by_dtype.get(dt, 0) + p.numel() * p.element_size()
+            return total, trainable, by_dtype
+
         owners: dict[int, int] = {}
-        own = []
         for m in self.modules:
-            n = 0
             for p in m._parameters.values():
                 if p is not None:
                     owners[id(p)] = owners.get(id(p), 0) + 1
-                    n += p.numel()
-            own.append(n)
         if not self.shared and all(c == 1 for c in owners.values()):  # a plain sweep up the tree
-            return self.inclusive(own)
-        return [sum(p.numel() for p in m.parameters()) for m in self.modules]
+            own = [stats(p for p in m._parameters.values() if p is not None) for m in self.modules]
+            by_dtype = [dict(b) for _, _, b in own]
+            for i in range(len(self) - 1, 0, -1):  # children come after parents
+                if self.parents[i] >= 0:
+                    for dt, v in by_dtype[i].items():
+                        dst = by_dtype[self.parents[i]]
+                        dst[dt] = dst.get(dt, 0) + v
+            return {"params": self.inclusive([t for t, _, _ in own]),
+                    "trainable": self.inclusive([t for _, t, _ in own]), "bytes": by_dtype}
+        every = [stats(m.parameters()) for m in self.modules]
+        return {"params": [t for t, _, _ in every], "trainable": [t for _, t, _ in every],
+                "bytes": [b for _, _, b in every]}
 
 
 HookFactory = Callable[[int], Callable]

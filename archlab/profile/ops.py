@@ -69,7 +69,7 @@ alpha_dropout _local_scalar_dense item is_nonzero type_as unfold""".split())
 # index grids, reshapes, splits, complex views, lazy conjugate/negative bits made concrete, and
 # packing padded sequences for recurrent layers (a reorder of rows)
 _FREE |= set("""select_backward slice_backward diagonal_backward as_strided_backward
-narrow_copy""".split())
+narrow_copy embedding""".split())  # an embedding is a lookup: rows gathered, nothing computed
 _FREE |= set("""dropout_ feature_dropout_ alpha_dropout_ feature_alpha_dropout
 feature_alpha_dropout_ detach_ meshgrid reshape_as unsafe_split unsafe_split_with_sizes
 unsafe_chunk real imag view_as_real view_as_complex conj _conj resolve_conj resolve_neg

@@ -125,22 +125,22 @@ def training_copy(module: nn.Module, device: torch.device) -> nn.Module:
     return copy.deepcopy(module).to(device).train()
 
 
-def step_function(model: nn.Module, x: Tensor, *, sgd: bool) -> Callable[[], None]:
-    """One training step: gradients cleared, forward, the loss of loss_of, backward, and with `sgd`
-    an SGD step (momentum 0.9)."""
+def step_function(model: nn.Module, x, *, sgd: bool) -> Callable[[], None]:
+    """One training step on inputs `x` (inputs.Inputs): gradients cleared, forward, the loss of
+    loss_of, backward, and with `sgd` an SGD step (momentum 0.9)."""
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.SGD(params, lr=1e-3, momentum=0.9) if sgd else None
 
     def step():
         for p in params:
             p.grad = None
-        loss_of(model(x)).backward()
+        loss_of(x.call(model)).backward()
         if opt is not None:
             opt.step()
     return step
 
 
-def traced_step(model: nn.Module, x: Tensor, table: ModuleTable, forward_mode, backward_mode,
+def traced_step(model: nn.Module, x, table: ModuleTable, forward_mode, backward_mode,
                 recording, *, saved: SavedBytes | None = None) -> None:
     """One step with `forward_mode` recording the forward (its module stack kept by its hooks, the
     autograd nodes tagged) and `backward_mode` recording the backward (its stack set by node
@@ -153,7 +153,7 @@ def traced_step(model: nn.Module, x: Tensor, table: ModuleTable, forward_mode, b
         if saved is not None:
             stack.enter_context(torch.autograd.graph.saved_tensors_hooks(saved.pack, saved.unpack))
         with recording(forward_mode):
-            loss = loss_of(model(x))
+            loss = loss_of(x.call(model))
     handles = attribute_backward(loss, backward_mode.stack, backward_mode.outside)
     try:
         with recording(backward_mode):

@@ -21,7 +21,7 @@ def figure(w: float, h: float) -> Figure:
 
 def setting_line(report: Report) -> str:
     """'input 3x256x192, batch 1, cpu (name), 2 threads' for titles."""
-    shape = "x".join(str(v) for v in report.input.get("shape", []))
+    shape = report.input_text()
     env = report.env
     dev = env.get("device", "?")
     name = env.get("device_name")

@@ -126,7 +126,7 @@ def plot_cost_scatter(comp: Comparison) -> Figure:
 def reported_ap(report: Report):
     """(' @HxW' or '', AP) of the reported COCO AP at this report's input, else at any input."""
     rep = dict((k, v) for k, v in ((report.spec or {}).get("reported") or []))
-    shape = report.input.get("shape", [])
+    shape = report.input.get("shape") or []
     if len(shape) == 3:
         here = f"coco_ap_{shape[1]}x{shape[2]}"
         if here in rep:

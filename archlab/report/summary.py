@@ -21,7 +21,7 @@ PLOT_TITLES = {"stages.png": "Cost by stage", "top_modules.png": "Top modules: l
 
 def summary_markdown(report: Report, plots=(), depth: int = 2) -> str:
     t, env, spec = report.totals, report.env, report.spec or {}
-    shape = "×".join(str(v) for v in report.input.get("shape", []))
+    shape = report.input_text("×")
     batch = report.input.get("batch", 1)
     out = [f"# {report.model}: profile", ""]
     if not report.complete:

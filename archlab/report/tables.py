@@ -13,7 +13,8 @@ import pandas as pd
 from ..results import Report
 from .units import is_missing, mib, ms, pct, published, si
 
-COST = ("params", "macs", "flops", "act_bytes", "latency_ms", "self_ms", "peak_bytes")
+COST = ("params", "trainable_params", "output_shape", "calls", "macs", "flops", "act_bytes",
+        "latency_ms", "self_ms", "peak_bytes")
 TRAIN_COST = ("macs_backward", "saved_bytes", "latency_ms_backward", "self_ms_backward")
 
 
@@ -200,9 +201,11 @@ def totals_frame(report: Report) -> pd.DataFrame:
 def totals_lines(report: Report) -> list[str]:
     """A few lines under the table: totals per convention (per sample), latency with its spread."""
     t, batch = report.totals, report.input.get("batch", 1) or 1
-    shape = "x".join(str(v) for v in report.input.get("shape", []))
+    shape = report.input_text()
+    frozen = t.get("frozen_params")
     lines = [f"{report.model}: input {shape}, batch {batch}, {report.env.get('device')}, "
-             f"{report.env.get('threads', '?')} threads; params {si(t.get('params'))}"]
+             f"{report.env.get('threads', '?')} threads; params {si(t.get('params'))}"
+             + (f" ({si(frozen)} frozen)" if frozen else "")]
     if not report.complete:
         lines.insert(0, "⚠ " + next((n for n in report.notes if n.startswith("incomplete:")),
                                     "incomplete"))
@@ -251,7 +254,9 @@ def display_frame(df: pd.DataFrame, model: str = "", *, batch: int = 1, conventi
     out["module"] = [indent * int(d) + (m.rsplit(".", 1)[-1] if m else (model or "(model)"))
                      for m, d in zip(df["module"], df["rel_depth"])]
     out["type"] = df["type"]
+    out["output shape"] = [shape_text(v, c) for v, c in zip(df["output_shape"], df["calls"])]
     out["params"] = [si(v) for v in df["params"]]
+    out["trainable"] = [si(v) for v in df["trainable_params"]]
     out["MACs[archlab]"] = [si(v) for v in df["macs"]]
     out["FLOPs[archlab]"] = [si(v) for v in df["flops"]]
     out["MACs %"] = [pct(v) for v in df["macs_share_pct"]]
@@ -283,6 +288,23 @@ def display_frame(df: pd.DataFrame, model: str = "", *, batch: int = 1, conventi
             c.split("[")[0].split(" ")[0] in PER_BATCH or c.split(" ")[0] in (conventions or {}))]
         out = out.rename(columns={c: f"{c} per batch of {batch}" for c in per_batch})
     return out
+
+
+def shape_text(shape, calls=None, width: int = 48) -> str:
+    """A module's output shape as torchinfo prints it ([1, 40, 64, 48]; a list of outputs as their
+    shapes), shortened to `width`, and "×N calls" when the module ran more than once."""
+    def text(s):
+        if isinstance(s, list) and all(isinstance(v, int) for v in s):
+            return "[" + ", ".join(map(str, s)) + "]"
+        if isinstance(s, list):
+            return "(" + ", ".join(text(v) for v in s) + ")"
+        if isinstance(s, dict):
+            return "{" + ", ".join(f"{k}: {text(v)}" for k, v in s.items()) + "}"
+        return "" if s is None else str(s)
+    out = text(shape)
+    out = out if len(out) <= width else out[:width - 1] + "…"
+    n = None if is_missing(calls) else int(calls)
+    return out + (f" ×{n} calls" if n and n > 1 else "")
 
 
 # headers (first word) of the figures that grow with the batch; params and shares do not
