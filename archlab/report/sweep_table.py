@@ -1,0 +1,96 @@
+"""The table of a sweep (or of merged stores): a comparison's frame with columns added from the outside
+— where each row sits in the design space (grid values, input, batch, device) — and which rows are on
+the Pareto front: no other row of the same group (batch; device) is at most as costly in MACs and in
+latency (or params, when latency was not measured) and cheaper in one of them.
+"""
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from .compare import Comparison, unreliable
+from .units import is_missing, ms, ratio, si
+
+
+def pareto_front(df: pd.DataFrame, x: str, y: str, by=()) -> pd.Series:
+    """True for each row not dominated in (x, y), lower is better, among the rows of its `by` group;
+    rows missing x or y are never on it."""
+    out = pd.Series(False, index=df.index)
+    xs, ys = pd.to_numeric(df[x], errors="coerce"), pd.to_numeric(df[y], errors="coerce")
+    ok = xs.notna() & ys.notna()
+    group = df.loc[ok, list(by)].astype(str).agg("|".join, axis=1) if by else None
+    groups = df[ok].groupby(group, sort=False).groups.values() if by else [df.index[ok]]
+    for idx in groups:
+        best = math.inf
+        for i in sorted(idx, key=lambda i: (xs[i], ys[i])):  # cheapest first: each new low in y
+            if ys[i] < best:
+                out[i], best = True, ys[i]
+    return out
+
+
+def sweep_frame(comp: Comparison, rows: dict[str, dict], *, front_by=(),
+                label_columns=()) -> pd.DataFrame:
+    """comp.to_frame() with `rows` (label -> extra columns) joined in front, `tag` (the row's short
+    label: its grid values, or its model), `reported_ap` where the authors published one, and
+    `front` (Pareto front in MACs and latency, or in MACs and params without latency)."""
+    from .plots_compare import reported_ap
+
+    df = comp.to_frame()
+    extra = pd.DataFrame([{"model": k, **v} for k, v in rows.items()])
+    df = df.merge(extra, on="model", how="left")
+    df["tag"] = [" · ".join(str(r[c]) for c in label_columns) if label_columns else r["point"]
+                 for _, r in df.iterrows()]
+    aps = []
+    for name in df["model"]:
+        rep = comp.reports.get(name)
+        ap = reported_ap(rep) if rep is not None else None
+        aps.append(f"AP {ap[1]:.1f}{ap[0]} (reported)" if ap else None)
+    df["reported_ap"] = aps
+    timed = df["latency_ms"].notna().any()
+    df["front"] = pareto_front(df, "macs", "latency_ms" if timed else "params", front_by)
+    first = ["model", *extra.columns.drop("model"), "tag", "front", "reported_ap"]
+    return df[first + [c for c in df.columns if c not in first]]
+
+
+def front_table(df: pd.DataFrame, extra=()) -> str:
+    """The rows on the front as markdown, cheapest MACs first."""
+    lines = ["| " + " | ".join(["point", *extra, "params", "MACs[archlab]", "latency ms (p10–p90)",
+                                "latency vs base (paired)"]) + " |",
+             "|---|" + "---|" * len(extra) + "---:|---:|---:|---:|"]
+    for _, r in df[df["front"]].sort_values("macs").iterrows():
+        lat = "n/a" if is_missing(r["latency_ms"]) else ms(r["latency_ms"])
+        if not is_missing(r.get("latency_p10_ms")):
+            lat += f" ({ms(r['latency_p10_ms'])}–{ms(r['latency_p90_ms'])})"
+        lat += " ⚠" if unreliable(r.get("latency_reliable")) else ""
+        paired = "—" if is_missing(r["latency_ratio"]) else ratio(r["latency_ratio"])
+        name = r["model"] + (f" ({r['reported_ap']})" if isinstance(r["reported_ap"], str) else "")
+        lines.append("| " + " | ".join([name, *[str(r[c]) for c in extra], si(r["params"]),
+                                         si(r["macs"]), lat, paired]) + " |")
+    return "\n".join(lines)
+
+
+def sweep_markdown(df: pd.DataFrame, comp: Comparison, *, title: str, about: list[str],
+                   invalid: dict, plots=(), extra=()) -> str:
+    """sweep.md (or merge.md): what was swept, the front, the points that could not be measured."""
+    timed = df["latency_ms"].notna().any()
+    lines = [f"# {title}", "", *about, "", f"Measured: {comp.title()}.", "",
+             "## Pareto front", "",
+             ("Points no other point beats in both MACs and latency (each timed on its own, "
+              "median), within each " if timed else
+              "Points no other point beats in both MACs and params (latency not measured), within "
+              "each ") + ("group of " + " and ".join(extra + ("batch",)) if extra else "batch") +
+             ". table.md has every point against the base; table.csv has the grid's columns "
+             "and `front`.", "", front_table(df, extra=[c for c in ("input", "batch", *extra)
+                                                      if c in df.columns])]
+    shaky = df[[unreliable(v) for v in df["latency_reliable"]]]
+    if timed and len(shaky):
+        lines += ["", f"⚠ Latency not reliable for {len(shaky)} point(s) (the machine was busy or "
+                      f"the timing spread is wide): {', '.join(shaky['model'])}; see table.md."]
+    if invalid:
+        lines += ["", "## Invalid points", ""] + [f"- **{n}**: {why}" for n, why in invalid.items()]
+    failed = {n: e for n, e in comp.failures.items() if n not in invalid}
+    if failed:
+        lines += ["", "## Not measured", ""] + [f"- **{n}**: {why}" for n, why in failed.items()]
+    lines += [f"\n![{p}]({p})" for p in plots]
+    return "\n".join(lines).rstrip() + "\n"
