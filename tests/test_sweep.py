@@ -74,8 +74,18 @@ def test_a_timed_sweep_pairs_each_point_with_the_base(timed):
     table = pd.read_csv(where / "out" / "table.csv").set_index("model")
     assert table["latency_ms"].gt(0).all() and table.loc[POINTS[1:], "latency_ratio"].gt(0).all()
     assert pd.isna(table.loc["dite18", "latency_ratio"])
-    # the front is on MACs and latency now: the cheapest-MACs point is always on it
-    assert table.loc[table["macs"].idxmin(), "front"]
+    # latency on the front: the base's median times each point's paired ratio
+    base_ms = table.loc["dite18", "latency_ms"]
+    for name in POINTS[1:]:
+        assert table.loc[name, "latency_paired_ms"] == pytest.approx(
+            base_ms * table.loc[name, "latency_ratio"])
+    for name, row in table.iterrows():  # on the front exactly when no other point dominates it
+        others = table.drop(index=name)
+        dominated = ((others["macs"] <= row["macs"])
+                     & (others["latency_paired_ms"] <= row["latency_paired_ms"])
+                     & ((others["macs"] < row["macs"])
+                        | (others["latency_paired_ms"] < row["latency_paired_ms"]))).any()
+        assert row["front"] == (not dominated), name
     pairs = list((where / "store" / "pairs").glob("*__vs__dite18/*.json"))
     assert len(pairs) == 3  # stored, so a rerun (or compare) reuses them
 

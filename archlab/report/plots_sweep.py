@@ -21,13 +21,13 @@ MANY = 24  # beyond this many points only the front, the bases and published mod
 
 
 def plot_pareto(df: pd.DataFrame, comp: Comparison, *, what: str, color_by: str,
-                front_by=("batch",)) -> Figure:
+                front_by=("input", "batch")) -> Figure:
     """`df`: a sweep frame (report.sweep_table.sweep_frame); colours by `color_by` (input, device);
     one front per `front_by` group, as the frame's `front` column was computed."""
     df = df[pd.to_numeric(df["macs"], errors="coerce").notna()].copy()
     df["is_base"] = df["model"].isin(set(df["base"].dropna()))
     timed = df["latency_ms"].notna().any()
-    panels = [("latency_ms", "latency, ms (median, each point timed on its own; bars p10–p90)"),
+    panels = [("latency_paired_ms", "latency, ms: the base's median × the paired ratio (bars p10–p90)"),
               ("params", "params")] if timed else [("params", "params (latency not measured)")]
     fig = figure(15 if timed else 9, 7)
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
@@ -44,7 +44,7 @@ def plot_pareto(df: pd.DataFrame, comp: Comparison, *, what: str, color_by: str,
                          for n in names], loc="outside lower center", ncol=min(len(names), 6),
                fontsize=8, frameon=False)
     front = "MACs and latency" if timed else "MACs and params"
-    shaky = [m for m, f in zip(df["model"], df["latency_reliable"]) if unreliable(f)]
+    shaky = [m for m, f in zip(df["model"], df["latency_paired_reliable"]) if unreliable(f)]
     warn = (f"\n⚠ latency not reliable for {len(shaky)} point(s): the front may move (see table.md)"
             if timed and shaky else "")
     head = textwrap.fill(f"{what[0].upper()}{what[1:]}: filled points are on the Pareto front "
@@ -82,9 +82,9 @@ def _draw(ax, df, ycol, colors, color_by, front_by, legend: bool) -> None:
         sel = df[df[color_by].astype(str) == group]
         if sel.empty:
             continue
-        if ycol == "latency_ms":
-            lo = (sel[ycol] - sel["latency_p10_ms"]).clip(lower=0).fillna(0)
-            hi = (sel["latency_p90_ms"] - sel[ycol]).clip(lower=0).fillna(0)
+        if ycol == "latency_paired_ms":
+            lo = (sel[ycol] - sel["latency_paired_p10_ms"]).clip(lower=0).fillna(0)
+            hi = (sel["latency_paired_p90_ms"] - sel[ycol]).clip(lower=0).fillna(0)
             ax.errorbar(sel["macs"], sel[ycol], yerr=np.array([lo, hi]), fmt="none", ecolor=color,
                         alpha=0.4)
         base = sel["is_base"]
@@ -96,7 +96,7 @@ def _draw(ax, df, ycol, colors, color_by, front_by, legend: bool) -> None:
         b = sel[base]
         ax.scatter(b["macs"], b[ycol], s=170, marker="*", color=color if len(b) else None,
                    edgecolors="black" if b["front"].any() else color, linewidths=0.8, zorder=5)
-    if ycol != "params" or "latency_ms" not in df or df["latency_ms"].isna().all():
+    if ycol != "params" or df["latency_ms"].isna().all():
         on = df[df["front"]]  # the front itself, as steps from the cheapest point up, per group
         group = on[front_by].astype(str).agg("|".join, axis=1) if front_by and len(on) else None
         for n, (_, line) in enumerate(on.groupby(group) if group is not None else [(None, on)]):
@@ -114,6 +114,6 @@ def _labels(df, ycol, everything: bool) -> list:
         if not ((everything and len(df) <= MANY) or r["front"] or r["is_base"] or ap):
             continue
         text = f"{r['model']} (base)" if r["is_base"] else str(r["tag"])
-        text += " ⚠" if ycol == "latency_ms" and unreliable(r["latency_reliable"]) else ""
+        text += " ⚠" if ycol != "params" and unreliable(r["latency_paired_reliable"]) else ""
         out.append((r["macs"], r[ycol], text + (f"\n{ap}" if ap else ""), bool(ap)))
     return out

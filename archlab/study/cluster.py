@@ -14,6 +14,7 @@ This module imports submitit, the `cluster` extra; archlab imports it only for t
 from __future__ import annotations
 
 import os
+import signal
 import time
 from pathlib import Path
 
@@ -43,8 +44,8 @@ def job_parameters(params: dict, opts: dict) -> dict:
     return {**out, **params}
 
 
-def launch(points: list[Point], todo: list[Point], store: Store, options: dict, *, folder: Path,
-           cluster: str | None, params: dict, points_per_job: int, log) -> dict:
+def launch(todo: list[Point], store: Store, options: dict, *, folder: Path, cluster: str | None,
+           params: dict, points_per_job: int, log) -> dict:
     """Measure `todo` as submitit jobs; returns what they did: "tally" and "pairs" (Tally), "keys"
     (label -> the key the job stored it under), "unfinished" (label -> why a job ended without
     it), "jobs" (how many), "cluster" (where they ran)."""
@@ -58,9 +59,11 @@ def launch(points: list[Point], todo: list[Point], store: Store, options: dict, 
     size = 1 if latency else max(1, points_per_job)
     chunks = [todo[i:i + size] for i in range(0, len(todo), size)]
     slurm = executor.cluster == "slurm"
-    parallel = 1 if latency else max(1, (os.cpu_count() or 1) // int(options["opts"]["threads"] or 1))
-    log(f"{len(chunks)} job(s) of {len(todo)} point(s) ({'one point, a whole device' if latency else f'up to {size} points'} "
-        f"each) on submitit's {executor.cluster} executor; logs in {folder}")
+    threads = int(options["opts"]["threads"] or 1)
+    parallel = 1 if latency else max(1, (os.cpu_count() or 1) // threads)
+    each = "one point, a whole device" if latency else f"up to {size} points"
+    log(f"{len(chunks)} job(s) of {len(todo)} point(s) ({each} each) on submitit's "
+        f"{executor.cluster} executor; logs in {folder}")
     done = {"tally": Tally(), "pairs": Tally() if latency else None, "keys": {}, "unfinished": {},
             "jobs": len(chunks), "cluster": executor.cluster}
     root = str(store.root.resolve())
@@ -76,7 +79,8 @@ def launch(points: list[Point], todo: list[Point], store: Store, options: dict, 
                 chunk = queue.pop(0)
                 running[executor.submit(PointsJob(), chunk, root, options)] = chunk
             for job in [j for j in running if j.done()]:
-                _collect(job, running.pop(job), done, log, finished=done["jobs"] - len(queue) - len(running))
+                chunk = running.pop(job)
+                _collect(job, chunk, done, log, finished=done["jobs"] - len(queue) - len(running))
             time.sleep(10 if slurm else 0.5)  # SLURM's queue is asked at most this often
     except KeyboardInterrupt as exc:
         for job in running:
@@ -109,13 +113,8 @@ def _collect(job, chunk: list[Point], done: dict, log, finished: int) -> None:
     if got["interrupted"] is not None:
         for p in chunk:
             done["unfinished"][p.label] = (f"job {job.job_id} was stopped "
-                                           f"({interrupt_signal_name(got['interrupted'])}) first")
+                                           f"({signal.Signals(got['interrupted']).name}) first")
     log(f"job {job.job_id} ({finished}/{done['jobs']}) on {got['host']}: measured "
         f"{len(got['points']['measured'])}, reused {len(got['points']['reused'])}"
         + (f", failed {len(got['points']['failures'])}" if got["points"]["failures"] else ""))
 
-
-def interrupt_signal_name(signum: int) -> str:
-    import signal
-
-    return signal.Signals(signum).name

@@ -190,11 +190,12 @@ def _write_merge(comp, chosen, labels, devices, folder: Path, stores, outcome):
                            "batch": e.report.input.get("batch"),
                            "device": devices[json.dumps(fp, sort_keys=True)],
                            **{k: fp[k] for k in FINGERPRINT if k != "device"}, "store": str(e.store)}
-    df = sweep_frame(comp, rows, front_by=["device", "batch"])
+    front_by = ["device", "input", "batch"]
+    df = sweep_frame(comp, rows, front_by=front_by)
     df.to_csv(folder / "table.csv", index=False)
     paths = {"pareto.png": save(plot_pareto(df, comp, what=f"{len(chosen)} reports from "
                                             f"{len(stores)} store(s)", color_by="device",
-                                            front_by=("device", "batch")), folder / "pareto.png")}
+                                            front_by=front_by), folder / "pareto.png")}
     about = [f"Stores: {', '.join(map(str, stores))}; {len(chosen)} reports"
              + (f" ({outcome.dropped} older repeat(s) on one device left out)" if outcome.dropped
                 else "") + ".", "", "Devices (each row is compared only with its base measured on "
@@ -202,7 +203,7 @@ def _write_merge(comp, chosen, labels, devices, folder: Path, stores, outcome):
     about += [f"- **{name}**: " + ", ".join(f"{k} {fp[k]}" for k in FINGERPRINT if fp[k] is not None)
               for name, fp in outcome.devices.items()]
     text = sweep_markdown(df, comp, title="Merged measurements", about=about, invalid={},
-                          plots=list(paths), extra=("device",))
+                          plots=list(paths), front_by=front_by)
     (folder / "merge.md").write_text(text)
     paths["merge.md"] = folder / "merge.md"
     return df, paths

@@ -49,7 +49,8 @@ def sweep(base: str, grid, out: str | Path | None = None, *, inputs=None, batche
     reports/sweep/BASE-DIGEST). `launcher`: "local" (in process), "submitit" (submitit.AutoExecutor:
     SLURM where it exists, else local processes) or "submitit-local"; `cluster` forces an executor
     ("local", "slurm"); `executor`: parameters for its update_parameters (slurm_partition,
-    gpus_per_node, timeout_min, ...); `points_per_job`: counting-only points per job."""
+    gpus_per_node, timeout_min, ...); `points_per_job`: counting-only points per job; `runtimes`:
+    eager only (the option is shared with compare, which times deploy runtimes)."""
     from ..models import get_spec
 
     if launcher not in LAUNCHERS:
@@ -90,24 +91,10 @@ def sweep(base: str, grid, out: str | Path | None = None, *, inputs=None, batche
         keys, unfinished = {label: job.key for label, job in jobs.items()}, {}
         valid = [p for p in everything if p.label in jobs]
         if remote:
-            from . import cluster as submitting
-
-            todo = [p for p in valid if fresh or not _stored(p, jobs, st, opts, keep_noisy)]
-            outcome.tally.reused = [p.label for p in valid if p not in todo]
-            if outcome.tally.reused:
-                log(f"reusing {len(outcome.tally.reused)} stored point(s) with the same key")
-            for job in jobs.values():
-                job.model = None  # built to check it; the jobs build their own
-            if todo:
-                done = submitting.launch(valid, todo, st, {"opts": opts, "fresh": fresh,
-                                                           "keep_noisy": keep_noisy, "force": force},
-                                         folder=Path(jobs_folder or folder / "jobs"),
-                                         cluster=cluster, params=dict(executor or {}),
-                                         points_per_job=points_per_job, log=log)
-                outcome.tally.merge(done["tally"])
-                outcome.pairs, outcome.jobs = done["pairs"], done["jobs"]
-                keys.update(done["keys"])
-                unfinished = done["unfinished"]
+            unfinished = _submit(outcome, valid, jobs, keys, st, opts, fresh=fresh,
+                                 keep_noisy=keep_noisy, force=force, cluster=cluster,
+                                 params=dict(executor or {}), points_per_job=points_per_job,
+                                 jobs_folder=Path(jobs_folder or folder / "jobs"), log=log)
         else:
             outcome.tally, outcome.pairs = measure_points(valid, jobs, st, opts, fresh=fresh,
                                                           keep_noisy=keep_noisy, progress=progress,
@@ -118,6 +105,31 @@ def sweep(base: str, grid, out: str | Path | None = None, *, inputs=None, batche
         outcome.table, paths = _write_sweep(comp, everything, grid, folder, outcome)
         outcome.paths.update(paths)
     return outcome
+
+
+def _submit(outcome, valid, jobs, keys, store: Store, opts: dict, *, fresh, keep_noisy, force,
+            cluster, params, points_per_job, jobs_folder: Path, log) -> dict:
+    """Submit the points the store lacks as submitit jobs and wait for them; count what they did in
+    `outcome`, update `keys` with the keys the jobs stored under, and return label -> why for the
+    points a job ended without."""
+    from . import cluster as submitting
+
+    todo = [p for p in valid if fresh or not _stored(p, jobs, store, opts, keep_noisy)]
+    outcome.tally.reused = [p.label for p in valid if p not in todo]
+    if outcome.tally.reused:
+        log(f"reusing {len(outcome.tally.reused)} stored point(s) with the same key")
+    for job in jobs.values():
+        job.model = None  # built to check it; the jobs build their own
+    if not todo:
+        return {}
+    done = submitting.launch(todo, store, {"opts": opts, "fresh": fresh,
+                                                  "keep_noisy": keep_noisy, "force": force},
+                             folder=jobs_folder, cluster=cluster, params=params,
+                             points_per_job=points_per_job, log=log)
+    outcome.tally.merge(done["tally"])
+    outcome.pairs, outcome.jobs = done["pairs"], done["jobs"]
+    keys.update(done["keys"])
+    return done["unfinished"]
 
 
 def _need_submitit() -> None:
@@ -177,11 +189,12 @@ def _write_sweep(comp, everything, grid, folder: Path, outcome) -> tuple[object,
     base = everything[0].name
     rows = {p.label: {"point": p.name, "input": "x".join(map(str, p.shape[1:])), "batch": p.batch,
                       **p.coords} for p in everything}
-    df = sweep_frame(comp, rows, front_by=["batch"], label_columns=list(grid))
+    front_by = ["input", "batch"]  # input sizes buy accuracy the plot cannot show: one front each
+    df = sweep_frame(comp, rows, front_by=front_by, label_columns=list(grid))
     df.to_csv(folder / "table.csv", index=False)
     what = f"sweep of {base}: " + " × ".join(grid)
-    paths = {"pareto.png": save(plot_pareto(df, comp, what=what, color_by="input"),
-                                folder / "pareto.png")}
+    plot = plot_pareto(df, comp, what=what, color_by="input", front_by=front_by)
+    paths = {"pareto.png": save(plot, folder / "pareto.png")}
     inputs = sorted({r["input"] for r in rows.values()}, key=lambda t: -int(t.split("x")[0]))
     about = ["Grid: " + "; ".join(f"{k} in {{{', '.join(show(v) for v in vs)}}}"
                                   for k, vs in grid.items())
@@ -192,7 +205,7 @@ def _write_sweep(comp, everything, grid, folder: Path, outcome) -> tuple[object,
              f"{outcome.launcher}" + (f" ({outcome.jobs} jobs)" if outcome.jobs else "")
              + f"; {outcome.tally.line()}."]
     text = sweep_markdown(df, comp, title=f"Sweep of {base}", about=about, invalid=outcome.invalid,
-                          plots=list(paths))
+                          plots=list(paths), front_by=front_by)
     (folder / "sweep.md").write_text(text)
     paths["sweep.md"] = folder / "sweep.md"
     return df, paths
