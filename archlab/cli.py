@@ -1,4 +1,5 @@
-"""The `archlab` command: list models, profile one, compare several, show a saved report.
+"""The `archlab` command: list models, profile one, compare several, sweep a design space (here or on
+a cluster), merge the stores of several machines, show a saved report.
 
 Thin on purpose: it parses arguments, calls archlab.study (or the registry and the report tables),
 and prints. A user's mistake (unknown model, bad --input, no GPU, unwritable or busy --out,
@@ -11,6 +12,8 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+
+from .cli_sweep import add_sweep_commands, cmd_merge, cmd_sweep
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 FORMATS = ("table", "md", "csv", "json")
@@ -96,6 +99,7 @@ def parser() -> argparse.ArgumentParser:
                    help="the model the others are compared with (default: the first)")
     _measure_options(m, conventions="those archlab counts itself, not fvcore or thop")
     m.add_argument("--out", metavar="DIR", help="default reports/compare/A+B+...")
+    add_sweep_commands(sub, _measure_options)  # archlab sweep, archlab merge
     return top
 
 
@@ -227,7 +231,8 @@ def cmd_compare(args) -> int:
     return _ended(outcome)
 
 
-COMMANDS = {"list": cmd_list, "profile": cmd_profile, "show": cmd_show, "compare": cmd_compare}
+COMMANDS = {"list": cmd_list, "profile": cmd_profile, "show": cmd_show, "compare": cmd_compare,
+            "sweep": cmd_sweep, "merge": cmd_merge}
 
 
 def main(argv=None) -> int:
