@@ -45,6 +45,9 @@ def _measure_options(p: argparse.ArgumentParser, conventions: str = "all") -> No
                    help="deploy runtimes to time beside eager PyTorch: any of eager, fused, "
                         "compile, onnxruntime, comma-separated (onnxruntime needs the deploy "
                         "extra; default eager)")
+    p.add_argument("--budget", type=float, metavar="SECONDS",
+                   help="seconds of timing per model, pair or runtime (default 3; longer while the "
+                        "spread exceeds 10%%): less for a quick look, more for a quiet answer")
     p.add_argument("--fresh", action="store_true", help="measure again even if the store holds it")
     p.add_argument("--keep-noisy", action="store_true",
                    help="reuse a stored latency even when it was marked not reliable "
@@ -124,7 +127,10 @@ def _common(args) -> dict:
     if args.threads and args.device == "cpu" and args.threads > usable_cores():
         _err(f"warning: --threads {args.threads} exceeds the {usable_cores()} core(s) this process "
              "may use; the threads will take turns and the latency will be marked not reliable")
+    if args.budget is not None and args.budget <= 0:
+        raise ValueError(f"--budget must be a positive number of seconds; got {args.budget}")
     return dict(input_size=args.input, batch=args.batch, device=args.device, threads=args.threads,
+                budget_s=args.budget,
                 conventions=parse_conventions(args.convention), latency=not args.no_latency,
                 runtimes=args.runtime, mode=args.mode, sgd=args.sgd, fresh=args.fresh,
                 keep_noisy=args.keep_noisy,

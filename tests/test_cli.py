@@ -69,7 +69,7 @@ def test_list_shows_models_and_variants_from_the_specs(cli, monkeypatch):
 
 def test_profile_prints_table_writes_files_and_reuses_the_store(cli):
     args = ["profile", "lite18", "--input", "64x64", "--convention", "archlab,paper-hook,paper-conv",
-            "--depth", "1", *QUIET]
+            "--depth", "1", "--budget", "0.3", *QUIET]
     code, out, err = cli(*args)
     assert code == 0, err
     head = out.splitlines()[0].split()
@@ -119,6 +119,7 @@ def test_unreliable_latency_shows_a_warning_in_the_cli(cli):
     (["profile", "lite18", "--batch", "0"], "--batch"),
     (["profile", "lite18", "--out", "/proc/archlab-cannot-write"], "--out"),
     (["profile", "lite18", "--cuda-graph"], "--cuda-graph needs --device cuda"),
+    (["profile", "lite18", "--budget", "0"], "--budget must be a positive number of seconds"),
     (["compare", "models", "lite18", "nosuchnet"], "unknown model 'nosuchnet'"),
     (["compare", "variants", "--base", "sknet50"], "no registered variant"),
     (["list", "zzz*"], "no model matches"),
@@ -158,7 +159,7 @@ def test_compare_models_resumes_and_measures_only_what_is_missing(cli):
 
 def test_compare_pairs_each_variant_with_its_base_and_reuses_pairs(cli):
     args = ["compare", "variants", "--base", "hrnet_w32", "--input", "64x64", "--convention",
-            "archlab", *QUIET]  # two variants: two pairs
+            "archlab", "--budget", "0.3", *QUIET]  # two variants: two pairs
     code, _, err = cli(*args)
     assert code == 0, err
     assert re.search(r"paired latency: timed 2, reused 0", err), err
@@ -214,7 +215,8 @@ def test_a_convention_added_to_the_table_shows_everywhere(cli, monkeypatch):
 # ---------------------------------------------------------------- deploy runtimes
 
 def test_profile_and_compare_under_a_deploy_runtime(cli):
-    args = ["--input", "64x64", "--convention", "archlab", "--runtime", "fused", *QUIET]
+    args = ["--input", "64x64", "--convention", "archlab", "--runtime", "fused", "--budget", "0.3",
+            *QUIET]
     code, _, err = cli("profile", "lite18", *args, "--depth", "0")
     assert code == 0, err
     report = load_report("reports/lite18")
@@ -245,7 +247,7 @@ def test_bad_runtime_requests_are_one_line(cli, args, needle):
 # ---------------------------------------------------------------- training profiles
 
 def test_a_training_profile_and_comparison(cli):
-    args = ["--input", "64x64", "--mode", "train", "--batch", "2", *QUIET]
+    args = ["--input", "64x64", "--mode", "train", "--batch", "2", "--budget", "0.3", *QUIET]
     code, out, err = cli("profile", "lite18", *args, "--depth", "0")
     assert code == 0, err
     assert "MACs bwd per batch of 2" in out.splitlines()[0] and "training step: MACs forward" in out

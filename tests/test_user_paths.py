@@ -180,7 +180,8 @@ def test_headers_say_per_batch(cli):
 
 # 14. progress shows the phase and the progress within it, with the time left
 def test_progress_shows_phases_with_time_left(cli):
-    code, _, err = cli("profile", "lite18", "--input", "64x64", "--convention", "archlab")
+    code, _, err = cli("profile", "lite18", "--input", "64x64", "--convention", "archlab",
+                       "--budget", "0.3")
     assert code == 0
     for phase in ("counting", "timing the whole model", "timing every operator"):
         assert f"lite18: {phase} |" in err, phase

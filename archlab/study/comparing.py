@@ -15,8 +15,9 @@ from ..report.compare import Comparison
 from .pipelines import (COMPARE_CONVENTIONS, Outcome, _options, _profile_item, _runtimes,
                         _train_key)
 from .planning import Job, OutputFolder, plan
-from .run import Item, log_line, run
-from .store import DEFAULT_ROOT, Store, pair_key, safe_name, write_atomic
+from .run import log_line, run
+from .points import pairs_wanted
+from .store import DEFAULT_ROOT, Store, safe_name, write_atomic
 
 
 def default_folder(names: list[str], variants: bool, bases=None) -> Path:
@@ -71,12 +72,11 @@ def compare(names, out: str | Path | None = None, *, base: str | None = None,
         reports = [r for r in outcome.tally.results.values() if r.complete]
         comp = Comparison(reports, base=base, failures={
             n: e for n, e in outcome.tally.failures.items() if n not in outcome.tally.results})
-        for runtime in runtimes if latency and mode == "eval" else ():
+        for runtime in runtimes if pairs_wanted(opts) else ():
             if outcome.interrupted is not None:
                 break
             tally = _pair(comp, {j.name: j for j in jobs}, st, runtime=runtime, fresh=fresh,
-                          keep_noisy=keep_noisy, progress=progress, log=log, device=device,
-                          threads=threads, budget_s=budget_s)
+                          keep_noisy=keep_noisy, progress=progress, log=log, opts=opts)
             if runtime == "eager":
                 outcome.pairs, comp.paired = tally, tally.results
             else:
@@ -100,15 +100,11 @@ def _write(comp: Comparison, folder: Path) -> dict:
 
 
 def _pair(comp: Comparison, jobs: dict[str, Job], store: Store, *, runtime, fresh, keep_noisy,
-          progress, log, device, threads, budget_s):
+          progress, log, opts):
     """Time each model side by side with its base (both measured with latency, same input), both
     run under `runtime` ("eager": as they are)."""
-    from ..profile.paired import PAIR_BUDGET_S, PAIR_ROUNDS, PAIR_WARMUP, paired_latency
-    from ..profile.runtime_pairs import paired_runtime_latency
+    from .points import pair_item
 
-    settings = {"warmup": PAIR_WARMUP, "rounds": PAIR_ROUNDS, "budget_s": budget_s or PAIR_BUDGET_S}
-    if runtime != "eager":
-        settings["runtime"] = runtime
     items, skipped = [], {}
     for model in comp.order:
         b = comp.bases.get(model)
@@ -119,24 +115,8 @@ def _pair(comp: Comparison, jobs: dict[str, Job], store: Store, *, runtime, fres
             skipped[model] = {"base": b, "skipped": f"no paired ratio: input {_shape(mj)} differs "
                                                     f"from the base's {_shape(bj)}"}
             continue
-        key = pair_key(mj.key, bj.key, settings)
-
-        def measure(progress, mj=mj, bj=bj):
-            progress("timing side by side with the base" + ("" if runtime == "eager" else
-                                                            f", both under {runtime}"))
-            common = dict(batch=mj.batch, device=device, threads=threads,
-                          budget_s=settings["budget_s"])
-            got = (paired_latency(mj.model, bj.model, mj.shape, **common) if runtime == "eager"
-                   else paired_runtime_latency(mj.model, bj.model, mj.shape, runtime, **common))
-            if got.get("reliable") is False:
-                log(f"{mj.name} vs {bj.name}: ⚠ paired latency not reliable: "
-                    + "; ".join(got["warnings"]))
-            return {"base": bj.name, **got}
-
-        items.append(Item(model,
-                          lookup=lambda m=model, b=b, k=key: store.lookup_pair(m, b, k, keep_noisy),
-                          measure=measure,
-                          save=lambda r, m=model, b=b, k=key: store.save_pair(m, b, k, r)))
+        items.append(pair_item(model, mj, bj, store, opts, keep_noisy=keep_noisy, log=log,
+                               runtime=runtime))
     tally = run(items, fresh=fresh, progress=progress,
                 unit="pair" if runtime == "eager" else f"pair under {runtime}", log=log)
     for name, why in tally.failures.items():

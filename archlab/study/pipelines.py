@@ -69,8 +69,10 @@ def _profile_item(job: Job, store: Store, opts: dict, *, fresh: bool, keep_noisy
             from ..profile.runtimes import profile_runtimes
 
             progress(f"deploy runtimes ({', '.join(runtimes[1:])})")
+            budget = {"budget_s": opts["budget_s"]} if "budget_s" in opts else {}
             report.runtimes = profile_runtimes(job.model, job.shape, runtimes, batch=job.batch,
-                                               device=opts["device"], threads=opts["threads"])
+                                               device=opts["device"], threads=opts["threads"],
+                                               **budget)
         if report.timing.get("reliable") is False:
             log(f"{job.name}: ⚠ latency not reliable: " + "; ".join(report.timing["warnings"]))
         return report

@@ -14,21 +14,23 @@ import socket
 import sys
 
 from .grid import Point
-from .pipelines import _profile_item
+from .pipelines import _profile_item, _train_key
 from .planning import Job, plan
 from .run import Item, Tally, one_line, run
 from .store import Store, pair_key
 
 
 def plan_points(points, *, device: str, threads: int | None, force: bool = False,
+                options: dict | None = None,
                 log=lambda msg: None) -> tuple[dict[str, Job], dict[str, str]]:
     """Plan each point on its own (label -> Job); a point that cannot be built or cannot take its
-    input is kept with the one-line reason (label -> why), never stopping the others."""
+    input is kept with the one-line reason (label -> why), never stopping the others. `options`:
+    what else is part of the points' keys (a training profile's mode)."""
     jobs, invalid = {}, {}
     for p in points:
         try:
             [job] = plan([p.name], input_size=tuple(p.shape), batch=p.batch, device=device,
-                         threads=threads, force=force, say=log)
+                         threads=threads, options=options, force=force, say=log)
         except (ValueError, RuntimeError, MemoryError) as exc:
             invalid[p.label] = one_line(exc).split(": ", 1)[-1]
             continue
@@ -36,25 +38,36 @@ def plan_points(points, *, device: str, threads: int | None, force: bool = False
     return jobs, invalid
 
 
-def pair_settings(budget_s: float | None) -> dict:
-    """How a point is timed beside its base: the settings `compare` pairs with (part of the key)."""
+def pairs_wanted(opts: dict) -> bool:
+    """Points are paired with their base when they are timed for inference."""
+    return bool(opts["latency"]) and opts.get("mode", "eval") == "eval"
+
+
+def pair_settings(budget_s: float | None, runtime: str = "eager") -> dict:
+    """How a model is timed beside its base (part of the pair's key), under `runtime`."""
     from ..profile.paired import PAIR_BUDGET_S, PAIR_ROUNDS, PAIR_WARMUP
 
-    return {"warmup": PAIR_WARMUP, "rounds": PAIR_ROUNDS, "budget_s": budget_s or PAIR_BUDGET_S}
+    settings = {"warmup": PAIR_WARMUP, "rounds": PAIR_ROUNDS, "budget_s": budget_s or PAIR_BUDGET_S}
+    return settings if runtime == "eager" else {**settings, "runtime": runtime}
 
 
 def pair_item(label: str, mj: Job, bj: Job, store: Store, opts: dict, *, keep_noisy: bool,
-              log) -> Item:
-    """The paired timing of one point with its base (both built in this process)."""
+              log, runtime: str = "eager") -> Item:
+    """The paired timing of one model with its base (both built in this process), both run under
+    `runtime` ("eager": as they are)."""
     from ..profile.paired import paired_latency
+    from ..profile.runtime_pairs import paired_runtime_latency
 
-    settings = pair_settings(opts.get("budget_s"))
+    settings = pair_settings(opts.get("budget_s"), runtime)
     key = pair_key(mj.key, bj.key, settings)
 
     def measure(progress):
-        progress("timing side by side with the base")
-        got = paired_latency(mj.model, bj.model, mj.shape, batch=mj.batch, device=opts["device"],
-                             threads=opts["threads"], budget_s=settings["budget_s"])
+        progress("timing side by side with the base"
+                 + ("" if runtime == "eager" else f", both under {runtime}"))
+        common = dict(batch=mj.batch, device=opts["device"], threads=opts["threads"],
+                      budget_s=settings["budget_s"])
+        got = (paired_latency(mj.model, bj.model, mj.shape, **common) if runtime == "eager"
+               else paired_runtime_latency(mj.model, bj.model, mj.shape, runtime, **common))
         if got.get("reliable") is False:
             log(f"{label} vs {bj.name}: ⚠ paired latency not reliable: " + "; ".join(got["warnings"]))
         return {"base": bj.name, **got}
@@ -74,7 +87,7 @@ def measure_points(points, jobs: dict[str, Job], store: Store, opts: dict, *, fr
                                                     keep_noisy=keep_noisy, log=log), name=p.label))
              for p in todo]
     tally = run(items, fresh=fresh, progress=progress, unit="point", log=log)
-    if not opts["latency"] or tally.interrupted is not None:
+    if not pairs_wanted(opts) or tally.interrupted is not None:
         return tally, None
     pairs = []
     for p in todo:
@@ -109,9 +122,10 @@ def run_points(points: list[Point], store_root: str, options: dict) -> dict:
     log(f"job on {socket.gethostname()}: {len(points)} point(s): " + ", ".join(p.label for p in points))
     labels = {p.label for p in points}
     bases = {p.base: Point(p.base, p.base_name, p.shape, p.batch) for p in points
-             if opts["latency"] and p.base is not None and p.base not in labels}
+             if pairs_wanted(opts) and p.base is not None and p.base not in labels}
     jobs, invalid = plan_points([*points, *bases.values()], device=opts["device"],
-                                threads=opts["threads"], force=options.get("force", False), log=log)
+                                threads=opts["threads"], force=options.get("force", False),
+                                options=_train_key(opts) or None, log=log)
     tally, pairs = measure_points(points, jobs, Store(store_root), opts,
                                   fresh=options.get("fresh", False),
                                   keep_noisy=options.get("keep_noisy", False), progress=False,

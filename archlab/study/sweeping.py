@@ -15,9 +15,9 @@ from pathlib import Path
 
 from .comparing import _write
 from .grid import Point, default_folder, parse_batches, parse_grid, parse_inputs, points as grid_points
-from .pipelines import COMPARE_CONVENTIONS, Outcome, _options, _runtimes
+from .pipelines import COMPARE_CONVENTIONS, Outcome, _options, _runtimes, _train_key
 from .planning import OutputFolder
-from .points import measure_points, pair_settings, plan_points
+from .points import measure_points, pair_settings, pairs_wanted, plan_points
 from .run import log_line
 from .store import DEFAULT_ROOT, Store, pair_key
 
@@ -42,7 +42,8 @@ def sweep(base: str, grid, out: str | Path | None = None, *, inputs=None, batche
           points_per_job: int = 8, jobs_folder: str | Path | None = None, fresh: bool = False,
           keep_noisy: bool = False, replace: bool = False, force: bool = False,
           store: str | Path = DEFAULT_ROOT, progress: bool = True, budget_s: float | None = None,
-          runtimes=("eager",), log=log_line) -> SweepOutcome:
+          runtimes=("eager",), mode: str = "eval", sgd: bool = False,
+          log=log_line) -> SweepOutcome:
     """Profile every combination of `grid` ({field: values} or ["FIELD=V1,V2", ...]) derived from
     `base`, at every input in `inputs` ("HxW,HxW", a list, or None for the base's own) and batch in
     `batches`, each against `base` at the same input and batch; write `out` (default
@@ -50,7 +51,8 @@ def sweep(base: str, grid, out: str | Path | None = None, *, inputs=None, batche
     SLURM where it exists, else local processes) or "submitit-local"; `cluster` forces an executor
     ("local", "slurm"); `executor`: parameters for its update_parameters (slurm_partition,
     gpus_per_node, timeout_min, ...); `points_per_job`: counting-only points per job; `runtimes`:
-    eager only (the option is shared with compare, which times deploy runtimes)."""
+    eager only (the option is shared with compare, which times deploy runtimes); `mode="train"`:
+    every point profiled for a training step (then not paired: each step time is its own)."""
     from ..models import get_spec
 
     if launcher not in LAUNCHERS:
@@ -70,7 +72,7 @@ def sweep(base: str, grid, out: str | Path | None = None, *, inputs=None, batche
     shapes, batches = parse_inputs(inputs, spec.input_size), parse_batches(batches)
     # the options of every profile; on a cluster the device is the jobs', not this machine's
     opts = _options(conventions or COMPARE_CONVENTIONS, latency, "cpu" if remote else device,
-                    threads, {"per_module": False}, budget_s)
+                    threads, {"per_module": False}, budget_s, mode, sgd)
     opts["device"] = device
     if remote:  # the jobs measure with as many threads as the keys say, wherever they run
         import torch
@@ -79,7 +81,7 @@ def sweep(base: str, grid, out: str | Path | None = None, *, inputs=None, batche
     everything = grid_points(spec, grid, shapes, batches)
     # on a cluster the memory a point needs is checked by its job, on the device that runs it
     jobs, invalid = plan_points(everything, device=device, threads=opts["threads"],
-                                force=force or remote, log=log)
+                                force=force or remote, options=_train_key(opts) or None, log=log)
     if not jobs:
         raise ValueError(f"no point of the sweep can be built: {next(iter(invalid.items()))[1]}")
     for label, why in invalid.items():
@@ -145,7 +147,7 @@ def _stored(p: Point, jobs, store: Store, opts: dict, keep_noisy: bool) -> bool:
     if store.lookup(job.name, job.key, latency=opts["latency"], conventions=opts["conventions"],
                     keep_noisy=keep_noisy) is None:
         return False
-    if not opts["latency"] or p.base not in jobs:
+    if not pairs_wanted(opts) or p.base not in jobs:
         return True
     key = pair_key(job.key, jobs[p.base].key, pair_settings(opts.get("budget_s")))
     return store.lookup_pair(job.name, p.base_name, key, keep_noisy) is not None
@@ -169,7 +171,7 @@ def _table(everything, keys, store: Store, opts: dict, invalid: dict, outcome, u
                 outcome.tally.failures.setdefault(p.label, why)
             continue
         reports[p.label] = dataclasses.replace(found, model=p.label)
-        if opts["latency"] and p.base is not None and keys.get(p.base) is not None:
+        if pairs_wanted(opts) and p.base is not None and keys.get(p.base) is not None:
             got = store.lookup_pair(p.name, p.base_name, pair_key(key, keys[p.base], settings), True)
             if got is not None:
                 paired[p.label] = {**got, "base": p.base}
