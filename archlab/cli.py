@@ -145,7 +145,7 @@ def cmd_list(args) -> int:
     import pandas as pd
 
     from .models import get_spec, list_models, spec_params
-    from .report.tables import render
+    from .report.display import render
     from .report.units import si
 
     names = list_models(args.pattern)
@@ -170,7 +170,8 @@ def _ended(outcome) -> int:
 
 def cmd_profile(args) -> int:
     from . import study
-    from .report.tables import module_table, totals_lines
+    from .report.display import module_table
+    from .report.tables import totals_lines
 
     outcome = study.profile_to(args.name, args.out, depth=args.depth, cuda_graph=args.cuda_graph,
                                checkpoint=args.checkpoint, **_common(args))
@@ -193,7 +194,8 @@ def cmd_profile(args) -> int:
 
 def cmd_show(args) -> int:
     from .report.compare import load_comparison
-    from .report.tables import module_table, render, totals_lines
+    from .report.display import module_table, render
+    from .report.tables import totals_lines
     from .results import load_report
 
     path = Path(args.path)

@@ -1,6 +1,6 @@
 """Shared across the test files: one full-resolution count of every reference model, made once per
-test run (the golden tests, the published figures and the fvcore convention all read it), and one
-intra-op thread for the files that ask for it."""
+test run (the golden tests, the published figures and the fvcore convention all read it), one
+intra-op thread for the files that ask for it, and the `archlab` command run in-process."""
 import pytest
 import torch
 
@@ -33,3 +33,18 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture
+def cli(tmp_path, monkeypatch, capsys):
+    """Run `archlab ARGS` in-process in a fresh working folder: (exit code, stdout, stderr)."""
+    from archlab.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+
+    def run(*args):
+        code = main([str(a) for a in args])
+        out, err = capsys.readouterr()
+        return code, out, err
+    return run

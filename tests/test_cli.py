@@ -5,37 +5,18 @@ the point (two writers at once, signals, the installed entry point). Small input
 from __future__ import annotations
 
 import json
-import os
 import re
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from archlab.cli import main
 from archlab.report.compare import load_comparison
 from archlab.results import load_report
 
 ROOT = Path(__file__).resolve().parents[1]
 QUIET = ["--no-progress"]
 FAST = ["--input", "64x64", "--no-latency", "--convention", "archlab,paper-hook", *QUIET]
-
-
-@pytest.fixture
-def cli(tmp_path, monkeypatch, capsys):
-    """Run `archlab ARGS` in-process in a fresh working folder: (exit code, stdout, stderr)."""
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-
-    def run(*args):
-        code = main([str(a) for a in args])
-        out, err = capsys.readouterr()
-        return code, out, err
-    return run
 
 
 def one_line(err: str) -> str:

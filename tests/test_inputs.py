@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 import archlab
-from archlab.report.tables import module_table
+from archlab.report.display import module_table
 
 
 class TwoInputs(nn.Module):

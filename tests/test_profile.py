@@ -647,3 +647,17 @@ def test_cuda_peaks_survive_the_resets_of_nested_modules(monkeypatch):
     b = peaks.exit()
     model = peaks.exit()
     assert (a, b, model) == (80, 65, 80) and peaks.peak == 80
+
+
+def test_reliability_rules_in_words():
+    from archlab.profile.reliability import verdict
+
+    quiet = {"cpu_share": 0.97, "threads": 1, "cores": 2, "load_after": [0.2, 0.1, 0.1]}
+    assert verdict(quiet, 0.05, 20) == (True, [])
+    ok, why = verdict({**quiet, "cpu_share": 0.5, "load_after": [1.9, 1.0, 0.5]}, 0.3, 2)
+    assert not ok and why == [
+        "spread (IQR / median) 30% > 10%",
+        "only 2 timed samples (< 4): give it a longer --budget",
+        "CPU share 50% < 80% (other work took the cores, load average 1.90 on 2 cores)"]
+    ok, why = verdict({**quiet, "threads": 4, "cpu_share": 0.5}, 0.05, 20)
+    assert why == ["CPU share 50% < 80% (more threads than cores)", "4 threads > 2 usable cores"]

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 import archlab.models as models
-from archlab.profile import TABLE, profile_module, reconcile
+from archlab.profile import TABLE, profile_module
 from archlab.profile.hooks import hook_count
 
 COUNT_ONLY = dict(latency=False, memory=False)

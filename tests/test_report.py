@@ -15,7 +15,8 @@ from archlab.report.files import comparison_markdown, write_comparison, write_re
 from archlab.report.plots import (plot_cost_scatter, plot_deltas, plot_macs_vs_latency, plot_stages,
                                   plot_top_modules, reported_ap)
 from archlab.report.summary import summary_markdown
-from archlab.report.tables import (module_frame, module_table, render, self_frame, stage_frame,
+from archlab.report.display import module_table, render
+from archlab.report.tables import (module_frame, self_frame, stage_frame,
                                    top_modules, totals_frame, totals_lines)
 from archlab.profile.conventions import TABLE
 from archlab.report.units import published, si
@@ -184,7 +185,7 @@ def test_convention_columns_are_labelled(report):
 
 
 def test_shapes_as_torchinfo_prints_them():
-    from archlab.report.tables import shape_text
+    from archlab.report.display import shape_text
 
     assert shape_text([1, 40, 64, 48]) == "[1, 40, 64, 48]"
     assert shape_text([[1, 40, 64, 48], [1, 80, 32, 24]], 1) == "([1, 40, 64, 48], [1, 80, 32, 24])"

@@ -6,7 +6,6 @@ import json
 import signal
 
 import pytest
-import torch
 
 from archlab.results import ProfileInterrupted
 from archlab.study import OutputBusy, Store, plan, request_key

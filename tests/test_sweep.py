@@ -19,7 +19,7 @@ import pytest
 
 from archlab import study
 from archlab.report.compare import load_comparison
-from test_cli import QUIET, cli, counts, one_line  # noqa: F401 (the cli fixture)
+from test_cli import QUIET, counts, one_line
 from test_user_paths import start
 
 ROOT = Path(__file__).resolve().parents[1]

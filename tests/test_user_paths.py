@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from archlab.results import load_report
-from test_cli import FAST, QUIET, cli, counts, one_line  # noqa: F401 (the cli fixture)
+from test_cli import FAST, QUIET, counts, one_line
 
 ROOT = Path(__file__).resolve().parents[1]
 

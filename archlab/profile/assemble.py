@@ -110,7 +110,7 @@ def build_report(module, table, params, result, run, conventions, environment, *
         timing.update(whole)
         timing["method"] = _method(run.device, settings.get("cuda_graph"), mode)
         timing.update(reliability.assess(tm["watch"], whole["iqr_ms"] / whole["median_ms"]
-                                         if whole["median_ms"] else None))
+                                         if whole["median_ms"] else None, whole["n"]))
     if self_ms is not None:
         timing.update(_operator_timing(tm, self_ms))
         if train_timing:  # a step's operators: the forward's and the backward's

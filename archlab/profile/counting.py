@@ -9,7 +9,6 @@ objects beyond the formula's result.
 """
 from __future__ import annotations
 
-import torch
 from torch import Tensor, nn
 from torch.utils._python_dispatch import TorchDispatchMode
 

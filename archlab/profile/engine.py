@@ -23,20 +23,17 @@ from torch import nn
 from ..results import ProfileError, ProfileInterrupted, Report
 
 from . import env as _env
-from . import external, timing
+from . import external
 from .assemble import build_report
 from .conventions import DEFAULT_CONVENTIONS, RECORDER_CONVENTIONS, check_conventions
-from .counting import Recorder
 from .hooks import ModuleTable, evaluating
 from .inputs import InputRecipe
-from .memory import CudaPeaks, LiveBytes
-from .recorder import recording, time_operators
-from .reliability import Watch
+from .passes import WARMUP_S, count_pass, prepare, time_latency, train
 
 # whole model: at least WARMUP calls and WARMUP_S seconds of warm-up, then timed for BUDGET_S
 # seconds, longer (up to MAX_FACTOR x BUDGET_S) while the spread exceeds 10%: dite18 on 2 CPU cores
 # stays well under 60 s
-WARMUP, WARMUP_S, BUDGET_S, MAX_FACTOR = 3, 0.5, 3.0, 3
+WARMUP, BUDGET_S, MAX_FACTOR = 3, 3.0, 3
 MODULE_ITERS = 5  # operator-timed passes: per-module times are medians over this many
 
 
@@ -158,7 +155,7 @@ def profile_module(module: nn.Module, input_size=None, *, example_inputs=None,
         dtype = _env.model_dtype(module)
         if mode == "train":
             try:
-                _train(module, recipe, batch, dev, memory_format, seed, run, result, say,
+                train(module, recipe, batch, dev, memory_format, seed, run, result, say,
                        count=count, latency=latency, conventions=conventions, memory=memory,
                        sgd=sgd, timing_options=dict(warmup=warmup, warmup_s=WARMUP_S,
                                                     budget_s=budget_s, max_s=max_s,
@@ -169,13 +166,13 @@ def profile_module(module: nn.Module, input_size=None, *, example_inputs=None,
         else:
             stack.enter_context(evaluating(module))
         try:
-            x = (_prepare(stack, module, recipe, batch, dev, memory_format, seed, run)
+            x = (prepare(stack, module, recipe, batch, dev, memory_format, seed, run)
                  if count or latency else None)
             if x is not None:
                 result["inputs"] = x
             if count and run.forward_ok:
                 say("counting", 0, len(table))
-                result["count"] = _count_pass(module, x, table, run, memory, say, conventions)
+                result["count"] = count_pass(module, x, table, run, memory, say, conventions)
             for name, fn in (("fvcore", external.run_fvcore), ("thop", external.run_thop)):
                 if count and name in conventions and run.forward_ok:
                     say(f"counting ({name})")
@@ -184,7 +181,7 @@ def profile_module(module: nn.Module, input_size=None, *, example_inputs=None,
                     except Exception as exc:  # a tool that cannot take these inputs, say
                         run.fail(name, exc)
             if latency and run.forward_ok:
-                result["timing"] = _latency(module, x, table, run, say, warmup=warmup,
+                result["timing"] = time_latency(module, x, table, run, say, warmup=warmup,
                                             budget_s=budget_s, max_s=max_s, per_module=per_module,
                                             module_iters=module_iters, graph=cuda_graph)
         except KeyboardInterrupt as exc:  # keep what finished; the caller decides what next
@@ -209,90 +206,6 @@ def profile_module(module: nn.Module, input_size=None, *, example_inputs=None,
     if on_error == "raise" and run.forward_failed:
         raise ProfileError(f"{report.model}: {run.forward_failed}", report)
     return report
-
-
-def _train(module, recipe, batch, dev, memory_format, seed, run, result, say, *, count,
-           latency, conventions, memory, sgd, timing_options) -> None:
-    """A training profile's passes, on a deep copy (the module is not touched): results go into
-    `result` as "count" (the forward's recorder), "train" (the step's counts) and "timing"."""
-    from .train_passes import count_step, time_step
-    from .training import training_copy
-
-    try:
-        model = training_copy(module, dev)
-        if memory_format == "channels_last":
-            _env.to_memory_format(model, torch.channels_last)
-        x = recipe.make(model, batch=batch, device=dev, seed=seed, memory_format=memory_format)
-    except Exception as exc:
-        run.fail("copying the model for training", exc, forward=True)
-        return
-    result["inputs"] = x
-    table = ModuleTable(model)  # the copy's modules, under the same names
-    if count:
-        got = count_step(model, x, table, run, conventions, memory, say)
-        if got:
-            result["count"], result["train"] = got["forward"], got
-    if latency and run.forward_ok:
-        result["timing"] = time_step(model, x, table, run, say, sgd=sgd, **timing_options)
-
-
-def _prepare(stack, module, recipe, batch, dev, memory_format, seed, run):
-    """The model on the device and its inputs made (the same for a given seed); a failure (out of
-    memory, say) is recorded and nothing runs."""
-    try:
-        stack.enter_context(_env.placed(module, dev, memory_format))
-        return recipe.make(module, batch=batch, device=dev, seed=seed, memory_format=memory_format)
-    except Exception as exc:
-        run.fail("placing the model and its input", exc, forward=True)
-        return None
-
-
-def _count_pass(module, x, table, run, memory, say, conventions):
-    tracker = None
-    if memory:
-        tracker = CudaPeaks(run.device) if run.device.type == "cuda" else LiveBytes()
-    every = max(1, len(table) // 40)  # a few dozen progress updates per pass
-    rec = Recorder(table, tracker, conventions=conventions,
-                   on_module_done=lambda n: n % every or say("counting", n, len(table)))
-    try:
-        with _env.gc_paused(), torch.inference_mode(), recording(rec):
-            x.call(module)
-    except Exception as exc:
-        failing = rec.stack[-1] if len(rec.stack) > 1 else None
-        run.unfinished = set(rec.stack[1:])  # modules whose forward the failure interrupted
-        run.fail("forward", exc, failing, forward=True)
-    return rec
-
-
-def _latency(module, x, table, run, say, *, warmup, budget_s, max_s, per_module, module_iters,
-             graph):
-    out: dict = {}
-    dev, threads = run.device, torch.get_num_threads()
-    elapsed = [0.0]
-
-    def forward():
-        x.call(module)
-
-    def block_done(number, seconds):  # Timer's callback: one block of `number` calls timed
-        elapsed[0] += seconds
-        say("timing the whole model", elapsed[0], budget_s)
-    try:
-        with _env.gc_paused(), torch.inference_mode():
-            say("timing the whole model", 0, budget_s)
-            timed = timing.cuda_graph(forward, dev) if graph else forward
-            with Watch(threads, cpu=dev.type == "cpu") as watch:
-                out["whole"] = timing.time_whole(timed, dev, threads=threads, warmup=warmup,
-                                                 warmup_s=WARMUP_S, budget_s=budget_s, max_s=max_s,
-                                                 callback=block_done)
-            out["watch"] = watch.facts
-            if per_module:
-                say("timing every operator", 0, module_iters)
-                out.update(time_operators(
-                    forward, table, dev, passes=module_iters, budget_s=max_s,
-                    on_pass=lambda n: say("timing every operator", n, module_iters)))
-    except Exception as exc:
-        run.fail("latency", exc, forward=True)
-    return out
 
 
 def sweep(module: nn.Module, input_sizes, batches, **kw):

@@ -61,7 +61,8 @@ def paired_latency(model: nn.Module, base: nn.Module, input_size, *, batch: int 
                                        device=device, threads=threads, warmup=warmup,
                                        rounds=rounds, budget_s=budget_s, seed=seed, watch=seen)
     out = timing.paired_ratio(samples["model"], samples["base"])
-    out.update(reliability.assess(seen, out["ratio_iqr"] / out["ratio"] if out["ratio"] else None))
+    out.update(reliability.assess(seen, out["ratio_iqr"] / out["ratio"] if out["ratio"] else None,
+                                  out["n"]))
     out.update(warmup_rounds=warmup, max_rounds=rounds, budget_s=budget_s,
                device=str(_env.check_device(device)), threads=threads or torch.get_num_threads(),
                order="rotated each round")

@@ -4,8 +4,8 @@ While timing, `Watch` records the load average before and after, the cores this 
 and the process's CPU time over the wall time: a process that got less than MIN_CPU_SHARE of the
 cores it asked for (CPU time / (wall x threads)) was starved by other work. `verdict` turns that and
 the spread of the samples into `reliable` and a list of reasons in words. A latency is reliable
-when its spread (IQR / median) is at most MAX_SPREAD, the CPU share is at least MIN_CPU_SHARE (CPU
-runs) and the threads do not outnumber the usable cores.
+when its spread (IQR / median) is at most MAX_SPREAD over at least MIN_SAMPLES samples, the CPU
+share is at least MIN_CPU_SHARE (CPU runs) and the threads do not outnumber the usable cores.
 """
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import time
 
 MAX_SPREAD = 0.10
 MIN_CPU_SHARE = 0.8
+MIN_SAMPLES = 4  # below this, a spread says little
 
 
 def usable_cores() -> int:
@@ -54,11 +55,13 @@ class Watch:
         return False
 
 
-def verdict(facts: dict, spread: float | None) -> tuple[bool, list[str]]:
+def verdict(facts: dict, spread: float | None, n: int | None = None) -> tuple[bool, list[str]]:
     """(reliable, reasons): every rule the measurement broke, each in a few words."""
     reasons = []
     if spread is not None and spread > MAX_SPREAD:
         reasons.append(f"spread (IQR / median) {100 * spread:.0f}% > {100 * MAX_SPREAD:.0f}%")
+    if n is not None and n < MIN_SAMPLES:
+        reasons.append(f"only {n} timed samples (< {MIN_SAMPLES}): give it a longer --budget")
     threads, cores = facts.get("threads"), facts.get("cores")
     crowded = bool(threads and cores and threads > cores)
     share = facts.get("cpu_share")
@@ -72,8 +75,8 @@ def verdict(facts: dict, spread: float | None) -> tuple[bool, list[str]]:
     return not reasons, reasons
 
 
-def assess(facts: dict, spread: float | None) -> dict:
+def assess(facts: dict, spread: float | None, n: int | None = None) -> dict:
     """The fields a report's timing carries: the facts, the spread, `reliable` and `warnings`."""
-    reliable, reasons = verdict(facts, spread)
+    reliable, reasons = verdict(facts, spread, n)
     return {**facts, "spread": None if spread is None else round(spread, 4), "reliable": reliable,
             "warnings": reasons}

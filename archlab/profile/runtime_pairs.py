@@ -82,5 +82,5 @@ def paired_runtime_latency(model: nn.Module, base: nn.Module, input_size, runtim
                                                budget_s=budget_s)
     ratio = timing.paired_ratio(samples["model"], samples["base"])
     spread = ratio["ratio_iqr"] / ratio["ratio"] if ratio["ratio"] else None
-    ratio.update(reliability.assess(seen.facts, spread))
+    ratio.update(reliability.assess(seen.facts, spread, ratio["n"]))
     return {**ratio, **out}

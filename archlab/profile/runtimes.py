@@ -105,7 +105,7 @@ def _timed_row(p: Prepared, samples: dict, seen: dict, check: dict, method: dict
     else:
         ratio = timing.paired_ratio(own, base)
         spread = ratio["ratio_iqr"] / ratio["ratio"] if ratio["ratio"] else None
-    verdict = reliability.assess(seen, spread)
+    verdict = reliability.assess(seen, spread, ratio["n"])
     valid = check["max_rel_diff"] is not None and check["max_rel_diff"] <= REL_TOLERANCE
     note = p.note
     if not valid:

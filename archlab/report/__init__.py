@@ -7,13 +7,13 @@ from ..results import ModuleStat, Report, ReportError, load_report
 
 _LAZY = {
     "Comparison": "compare", "load_comparison": "compare",
-    "module_frame": "tables", "module_table": "tables", "self_frame": "tables",
-    "stage_frame": "tables", "top_modules": "tables", "totals_frame": "tables", "render": "tables",
+    "module_frame": "tables", "module_table": "display", "self_frame": "tables",
+    "stage_frame": "tables", "top_modules": "tables", "totals_frame": "tables", "render": "display",
     "write_report": "files", "write_comparison": "files",
     "summary_markdown": "summary",
     "plot_stages": "plots", "plot_top_modules": "plots", "plot_macs_vs_latency": "plots",
     "plot_deltas": "plots", "plot_cost_scatter": "plots", "plot_drill": "plots",
-    "totals_lines": "tables", "display_frame": "tables", "stage_names": "tables",
+    "totals_lines": "tables", "display_frame": "display", "stage_names": "tables",
     "plot_runtimes": "plots_runtimes", "plot_runtime_deltas": "plots_runtimes",
 }
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 import pandas as pd
 
 from ..results import Report
-from .tables import (conventions_of, display_frame, is_training, latency_warning, module_frame,
-                     render, stage_frame, top_modules, totals_frame)
+from .display import display_frame, render
+from .tables import (conventions_of, is_training, latency_warning, module_frame, stage_frame,
+                     top_modules, totals_frame)
 from .units import is_missing, mib, ms, pct, si
 
 PLOT_TITLES = {"stages.png": "Cost by stage", "top_modules.png": "Top modules: latency vs MACs",
@@ -274,7 +275,8 @@ def reliability_text(tm: dict) -> str:
                      else f"load average {load[0][0]:.2f} before")
     if tm.get("reliable") is None:
         return "Conditions: " + ", ".join(facts) + "."
-    verdict = ("reliable (spread <= 10%, CPU share >= 0.8, threads <= cores)" if tm["reliable"]
+    verdict = ("reliable (spread <= 10% over >= 4 samples, CPU share >= 0.8, threads <= cores)"
+               if tm["reliable"]
                else "⚠ not reliable: " + "; ".join(tm.get("warnings") or []))
     return "Conditions: " + ", ".join(facts) + f". Verdict: {verdict}."
 

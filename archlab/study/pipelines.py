@@ -16,7 +16,7 @@ from ..profile.env import check_device
 from ..results import Report, merge_latency
 from .planning import Job, OutputFolder, plan
 from .run import Item, Tally, log_line, run
-from .store import DEFAULT_ROOT, Store, pair_key, safe_name, write_atomic
+from .store import DEFAULT_ROOT, Store, safe_name
 
 # comparisons count under the recorder's own conventions (fvcore and thop trace slowly)
 COMPARE_CONVENTIONS = RECORDER_CONVENTIONS
@@ -77,14 +77,14 @@ def _profile_item(job: Job, store: Store, opts: dict, *, fresh: bool, keep_noisy
             log(f"{job.name}: ⚠ latency not reliable: " + "; ".join(report.timing["warnings"]))
         return report
 
+    def save(report: Report) -> None:  # an incomplete report too: the next run completes it
+        store.save(report, job.key, latency=latency)
+
     return Item(job.name,
                 lookup=lambda: None if fresh else store.lookup(
                     job.name, job.key, latency=latency, conventions=conventions,
                     keep_noisy=keep_noisy),
-                measure=measure,
-                save=lambda r: store.save(r, job.key, latency=latency),
-                save_partial=lambda r: store.save(r, job.key, latency=latency),
-                problem=_report_problem)
+                measure=measure, save=save, save_partial=save, problem=_report_problem)
 
 
 def _report_problem(report: Report) -> str | None:

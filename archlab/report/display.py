@@ -1,0 +1,123 @@
+"""Tables as text: a module frame formatted for people (the tree indented, units in the headers, shapes
+as torchinfo prints them) and rendered as an aligned table, markdown, CSV or JSON."""
+from __future__ import annotations
+
+import pandas as pd
+
+from ..results import Report
+from .tables import module_frame
+from .units import is_missing, mib, ms, pct, si
+
+
+def display_frame(df: pd.DataFrame, model: str = "", *, batch: int = 1, conventions=None,
+                  indent: str = "  ") -> pd.DataFrame:
+    """Format a module_frame for people: the tree indented, units in the headers (a convention
+    published in its own unit, from its entry in `conventions`, shown in that unit); at batch > 1
+    every header of a per-batch figure says so."""
+    out = pd.DataFrame()
+    out["module"] = [indent * int(d) + (m.rsplit(".", 1)[-1] if m else (model or "(model)"))
+                     for m, d in zip(df["module"], df["rel_depth"])]
+    out["type"] = df["type"]
+    out["output shape"] = [shape_text(v, c) for v, c in zip(df["output_shape"], df["calls"])]
+    out["params"] = [si(v) for v in df["params"]]
+    out["trainable"] = [si(v) for v in df["trainable_params"]]
+    out["MACs[archlab]"] = [si(v) for v in df["macs"]]
+    out["FLOPs[archlab]"] = [si(v) for v in df["flops"]]
+    out["MACs %"] = [pct(v) for v in df["macs_share_pct"]]
+    out["latency ms"] = [ms(v) for v in df["latency_ms"]]
+    out["latency %"] = [pct(v) for v in df["latency_share_pct"]]
+    out["self ms"] = [ms(v) for v in df["self_ms"]]
+    out["act MiB"] = [mib(v) for v in df["act_bytes"]]
+    out["peak MiB"] = [mib(v) for v in df["peak_bytes"]]
+    if "macs_backward" in df:  # a training step: what the backward costs beside the forward
+        out["MACs bwd"] = [si(v) for v in df["macs_backward"]]
+        out["saved MiB"] = [mib(v) for v in df["saved_bytes"]]
+        out["latency bwd ms"] = [ms(v) for v in df["latency_ms_backward"]]
+    for col in df.columns:
+        if col.startswith("macs["):
+            conv = col[5:-1]
+            entry = (conventions or {}).get(conv, {})
+            div, label = entry.get("divisor", 1), entry.get("published", "")
+            if div == 1 or not label:
+                out[f"MACs[{conv}]"] = [si(v) for v in df[col]]
+            else:
+                out[f"{conv} {label}"] = ["n/a" if is_missing(v) else f"{v / div:.3f}"
+                                          for v in df[col]]
+    if "error" in df and df["error"].notna().any():
+        out["error"] = df["error"].fillna("")
+    if df["latency_ms"].isna().all():  # profiled without latency: no columns of n/a
+        out = out.drop(columns=["latency ms", "latency %", "self ms"])
+    if batch > 1:
+        per_batch = [c for c in out.columns if "%" not in c and (
+            c.split("[")[0].split(" ")[0] in PER_BATCH or c.split(" ")[0] in (conventions or {}))]
+        out = out.rename(columns={c: f"{c} per batch of {batch}" for c in per_batch})
+    return out
+
+
+def shape_text(shape, calls=None, width: int = 48) -> str:
+    """A module's output shape as torchinfo prints it ([1, 40, 64, 48]; a list of outputs as their
+    shapes), shortened to `width`, and "×N calls" when the module ran more than once."""
+    def text(s):
+        if isinstance(s, list) and all(isinstance(v, int) for v in s):
+            return "[" + ", ".join(map(str, s)) + "]"
+        if isinstance(s, list):
+            return "(" + ", ".join(text(v) for v in s) + ")"
+        if isinstance(s, dict):
+            return "{" + ", ".join(f"{k}: {text(v)}" for k, v in s.items()) + "}"
+        return "" if s is None else str(s)
+    out = text(shape)
+    out = out if len(out) <= width else out[:width - 1] + "…"
+    n = None if is_missing(calls) else int(calls)
+    return out + (f" ×{n} calls" if n and n > 1 else "")
+
+
+# headers (first word) of the figures that grow with the batch; params and shares do not
+PER_BATCH = {"MACs", "FLOPs", "latency", "self", "act", "peak"}
+
+
+def render(df: pd.DataFrame, fmt: str = "table", *, right=None) -> str:
+    """A frame as text: 'table' (aligned columns), 'md' (pipe table), 'csv' or 'json'."""
+    if fmt == "csv":
+        return df.to_csv(index=False)
+    if fmt == "json":
+        return df.to_json(orient="records", indent=1)
+    cells = [[str(c) for c in df.columns]] + [["" if is_missing(v) else str(v) for v in row]
+                                              for row in df.itertuples(index=False)]
+    if right is None:  # right-align columns whose cells look numeric
+        right = [i for i in range(len(df.columns))
+                 if all(_numeric_looking(row[i]) for row in cells[1:])]
+    if fmt == "md":
+        def esc(s):
+            return s.replace("|", "\\|")
+        head = "| " + " | ".join(esc(c) for c in cells[0]) + " |"
+        rule = "|" + "|".join("---:" if i in right else "---" for i in range(len(cells[0]))) + "|"
+        body = ["| " + " | ".join(esc(c).replace("  ", "\u00a0\u00a0") for c in row) + " |"
+                for row in cells[1:]]
+        return "\n".join([head, rule] + body) + "\n"
+    if fmt != "table":
+        raise ValueError(f"unknown format {fmt!r}; choose table, md, csv or json")
+    widths = [max(len(row[i]) for row in cells) for i in range(len(cells[0]))]
+    lines = []
+    for n, row in enumerate(cells):
+        parts = [c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths))]
+        lines.append("  ".join(parts).rstrip())
+        if n == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines) + "\n"
+
+
+def _numeric_looking(s: str) -> bool:
+    s = s.strip()
+    if s in ("", "n/a"):
+        return True
+    return s[0] in "+-0123456789."
+
+
+def module_table(report: Report, depth: int | None = 2, fmt: str = "table", *, root: str = "",
+                 conventions=()) -> str:
+    """The per-module table as text in `fmt` (csv/json keep raw numbers and full module names)."""
+    df = module_frame(report, depth, root=root, conventions=conventions)
+    if fmt in ("csv", "json"):
+        return render(df.drop(columns=["rel_depth"]), fmt)
+    return render(display_frame(df, report.model, batch=report.input.get("batch", 1) or 1,
+                                conventions=report.conventions), fmt)
