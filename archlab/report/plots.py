@@ -137,7 +137,7 @@ def plot_macs_vs_latency(report: Report, max_types: int = 8) -> Figure:
                  f"than the model's operators on average\n{setting_line(report)}{extra}"
                  f"{latency_title(report)}", fontsize=9)
     top = shown.nlargest(5, "latency_ms")
-    place_labels(fig, ax, [(w["macs"], w["latency_ms"], short(w["module"], 40), False)
+    place_labels(fig, ax, [(w["macs"], w["latency_ms"], short(w["module"], 56), False)
                             for _, w in top.iterrows()])
     return fig
 
