@@ -70,6 +70,7 @@ def place_labels(fig, ax, labels):
     Tries a ring of offsets around each point and keeps the first free one, or the least covered
     one when none is free; a thin line joins a label to its point.
     """
+    from matplotlib.text import Text
     from matplotlib.transforms import Bbox
 
     fig.draw_without_rendering()  # settle the constrained layout before measuring text
@@ -95,7 +96,8 @@ def place_labels(fig, ax, labels):
                             color="#000000" if bold else "#222222",
                             fontweight="bold" if bold else "normal", arrowprops=line)
             t.set_in_layout(False)
-            bb = t.get_window_extent(renderer).expanded(1.05, 1.1)
+            t.get_window_extent(renderer)  # places the annotation; its own extent includes the arrow
+            bb = Text.get_window_extent(t).expanded(1.05, 1.1)  # the text alone
             cost = covered(bb)
             if best is None or cost < best[0]:
                 if best is not None:

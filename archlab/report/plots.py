@@ -125,8 +125,6 @@ def plot_macs_vs_latency(report: Report, max_types: int = 8) -> Figure:
         ax.plot(xs[keep], ys[keep], "k--", lw=1,
                 label=f"model average: {rate * 1e3 / 1e9:.2f} GMAC/s")
         ax.set_ylim(ylim)
-    ax.set_xscale("log")
-    ax.set_yscale("log")
     log_axes(ax)
     ax.set_xlabel("MACs [archlab] of the leaf module, per batch (log)")
     ax.set_ylabel("self time, ms: the leaf's own operators (log)")
