@@ -130,6 +130,16 @@ def test_activation_checkpointing_trades_memory_for_recomputation():
     assert cp.totals["macs_backward"] > plain.totals["macs_backward"]  # the recomputed forward
 
 
+def test_recomputation_and_a_weights_file_are_separate_settings_of_build(tmp_path):
+    import archlab
+
+    path = tmp_path / "lite18.pth"
+    torch.save(archlab.build("lite18").state_dict(), path)
+    model = archlab.build("lite18", recompute="blocks", checkpoint=path)
+    assert model.loaded_checkpoint is not None
+    assert str(model) == str(archlab.build("lite18_cp"))
+
+
 def _conv_backward_with_groups(grad_out_shape, x_shape, w_shape, _bias, _stride, _padding,
                                _dilation, transposed, _output_padding, groups, output_mask,
                                out_shape, **kwargs):

@@ -50,7 +50,8 @@ class HRSpec(ModelSpec):
     gcm_reduction: tuple[int, ...] = (4, 4, 8, 8)  # per branch; the DGC stem uses entry 0
     skip: str = "identity"  # ccw: identity | softgate (the untouched half x1)
     fusion: str = "released"  # blocks.fusion.FUSIONS: released | released_inplace_relu | clean
-    checkpoint: str = "none"  # CHECKPOINT: none | blocks (recompute each block in backward: with_cp)
+    recompute: str = "none"  # RECOMPUTE: none | blocks (activation checkpointing: with_cp); not
+    # named "checkpoint", which build() takes for a weights file
     head: str = "iterative"  # iterative (all branches kept) | none (last module outputs branch 0)
     neck: str = "none"  # none | mpm: applied to the 1/4 features the keypoint head reads
 
@@ -109,28 +110,28 @@ def _kernels(spec: HRSpec, k: int) -> int:
     return k if spec.dynamic else 1
 
 
-CHECKPOINT = {"none": False, "blocks": True}
+RECOMPUTE = {"none": False, "blocks": True}
 
 
 class Blocks(nn.Sequential):
-    """The multi-branch blocks of a module, run in turn. With `checkpoint`, each block is
+    """The multi-branch blocks of a module, run in turn. With `recompute`, each block is
     activation-checkpointed while training (Lite-HRNet's with_cp): its activations are not kept
     for the backward pass but recomputed there, trading compute for memory."""
 
-    def __init__(self, *blocks: nn.Module, checkpoint: bool = False):
+    def __init__(self, *blocks: nn.Module, recompute: bool = False):
         super().__init__(*blocks)
-        self.checkpoint = checkpoint
+        self.recompute = recompute
 
     def forward(self, xs):
         for block in self:
-            if self.checkpoint and self.training and torch.is_grad_enabled():
+            if self.recompute and self.training and torch.is_grad_enabled():
                 xs = torch.utils.checkpoint.checkpoint(block, xs, use_reentrant=False)
             else:
                 xs = block(xs)
         return xs
 
     def extra_repr(self) -> str:
-        return "checkpoint=blocks" if self.checkpoint else ""
+        return "recompute=blocks" if self.recompute else ""
 
 
 class HRModule(nn.Module):
@@ -170,7 +171,7 @@ class HRNet(nn.Module):
             raise ValueError(f"{spec.name}: dcm_pool is a choice of context 'dcm' only "
                              f"(context is '{spec.context}')")
         head_cls = choose(HEADS, spec.head, "head")
-        checkpoint = choose(CHECKPOINT, spec.checkpoint, "checkpoint")
+        recompute = choose(RECOMPUTE, spec.recompute, "recompute")
         make_neck = choose(NECKS, spec.neck, "neck")
         self.stem = choose(STEMS, spec.stem, "stem")(spec)
         prev = [spec.stem_channels]
@@ -187,7 +188,7 @@ class HRNet(nn.Module):
             for m in range(num_modules):
                 keep_one = last_stage and m == num_modules - 1 and head_cls is None
                 blocks = Blocks(*(make_block(spec, cs) for _ in range(spec.num_blocks)),
-                                checkpoint=checkpoint)
+                                recompute=recompute)
                 fuse = Fusion(cs, step=spec.step, form=spec.fusion,
                               num_outputs=1 if keep_one else None)
                 modules.append(HRModule(blocks, fuse))

@@ -191,10 +191,10 @@ for _spec in (
     LITE18.derive("lite18_softgate", "the identity half x1 of every block scaled by a soft gate, "
                   "from a plain identity", skip="softgate", touches=_SKIP),
     LITE18.derive("lite18_cp", "every block activation-checkpointed in training (recomputed in "
-                  "backward, Lite-HRNet's with_cp), from activations kept", checkpoint="blocks",
+                  "backward, Lite-HRNet's with_cp), from activations kept", recompute="blocks",
                   touches=("*.blocks",)),
     DITE18.derive("dite18_cp", "every block activation-checkpointed in training (recomputed in "
-                  "backward), from activations kept", checkpoint="blocks", touches=("*.blocks",)),
+                  "backward), from activations kept", recompute="blocks", touches=("*.blocks",)),
     HRNET_W32.derive("hrnet_w32_sk", "every BasicBlock's first 3x3 replaced by a selective-kernel "
                      "conv (3x3 + dilated 3x3, 32 groups), from a full 3x3 ConvBN+ReLU", spatial="sk",
                      touches=("stages.*.conv1",)),
