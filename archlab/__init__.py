@@ -10,12 +10,22 @@ try:
 except PackageNotFoundError:  # running from a source tree that was never installed
     __version__ = "0.0.0+local"
 
-# The subpackage `archlab.profile` must be imported before the function of the same name is bound
-# below: importing a subpackage for the first time rebinds the parent's attribute to it.
-from . import profile as _profile_package  # noqa: F401
-from .api import profile
+import types as _types
+
+from . import api as _api
+from . import profile
 from .models import CheckpointError, build, get_spec, list_models, load_checkpoint
 from .results import ProfileError, ProfileInterrupted, Report, load_report
 
+
+class _CallablePackage(_types.ModuleType):
+    """`archlab.profile` is the measuring package (`import archlab.profile.deploy.runtimes`) and,
+    called, the public entry point `archlab.api.profile`: one name, no attribute that rebinds."""
+
+    def __call__(self, *args, **kwargs) -> Report:
+        return _api.profile(*args, **kwargs)
+
+
+profile.__class__ = _CallablePackage
 __all__ = ["build", "get_spec", "list_models", "profile", "load_checkpoint", "CheckpointError",
            "load_report", "Report", "ProfileError", "ProfileInterrupted", "__version__"]

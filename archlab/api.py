@@ -17,7 +17,7 @@ def profile(model_or_name: str | nn.Module, input_size: tuple[int, int, int] | N
             batch: int = 1, device: str = "cpu", checkpoint=None, **options) -> Report:
     """Profile a registered model (by name, variant grammar included) or any nn.Module.
 
-    The model's inputs, one of three ways (archlab.profile.inputs): `input_size=(C, H, W)`, a
+    The model's inputs, one of three ways (archlab.profile.core.inputs): `input_size=(C, H, W)`, a
     random float image batch (None: a registered model's own size); `example_inputs` (a tensor or
     a tuple of arguments, nested as the model takes them) with `example_kwargs`, exactly these;
     or `input_constructor(batch) -> (args, kwargs)`, e.g. for token ids.

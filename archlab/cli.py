@@ -25,7 +25,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _measure_options(p: argparse.ArgumentParser, conventions: str = "all") -> None:
-    from .profile.conventions import TABLE
+    from .profile.count.conventions import TABLE
 
     p.add_argument("--input", metavar="HxW", help="input size, HxW or CxHxW (default: the model's own)")
     p.add_argument("--batch", type=int, default=1, metavar="N", help="batch size (default 1)")
@@ -114,14 +114,14 @@ def parse_conventions(values) -> list[str] | None:
     """--convention values (repeated or comma-separated), checked against the known names."""
     if not values:
         return None
-    from .profile.conventions import check_conventions
+    from .profile.count.conventions import check_conventions
 
     return list(check_conventions([c.strip() for v in values for c in v.split(",") if c.strip()]))
 
 
 def _common(args) -> dict:
     """The study options every measuring command shares, checked before anything runs."""
-    from .profile.reliability import usable_cores
+    from .profile.timing.reliability import usable_cores
     from .study import DEFAULT_ROOT
 
     if args.threads and args.device == "cpu" and args.threads > usable_cores():

@@ -85,7 +85,7 @@ class Report:
               whole-model count (`count(name)` reads any, archlab's included)
     conventions: the table entry of every convention counted (rule, unit, published unit and
               divisor, how computed), so the report explains its own numbers
-    runtimes: one row per deploy runtime measured (archlab.profile.runtimes.ROW_KEYS: name,
+    runtimes: one row per deploy runtime measured (archlab.profile.deploy.runtimes.ROW_KEYS: name,
               latency_ms, ratio_to_eager with ratio_p10 / ratio_p90, max_rel_diff, prepare_s,
               valid, note, ...); empty when only eager PyTorch was profiled
     coverage: the op ledger: counted / free / uncounted ops with call counts and traffic shares

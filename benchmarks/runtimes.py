@@ -17,7 +17,7 @@ import json
 import time
 
 import archlab.models as models
-from archlab.profile.runtimes import COMPILE_LIMIT_S, EXPORT_LIMIT_S, RUNTIMES, profile_runtimes
+from archlab.profile.deploy.runtimes import COMPILE_LIMIT_S, EXPORT_LIMIT_S, RUNTIMES, profile_runtimes
 
 TARGET_SPEEDUP = 2.0  # best runtime vs eager, dite18, batch 1, 1 thread
 

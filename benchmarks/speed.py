@@ -24,10 +24,11 @@ import torch
 
 import archlab.models as models
 from archlab.profile import profile_module
-from archlab.profile.external import run_fvcore, run_thop
-from archlab.profile.inputs import Inputs
-from archlab.profile.hooks import ModuleTable
-from archlab.profile.recorder import OpClock, recording
+from archlab.profile.count.external import run_fvcore, run_thop
+from archlab.profile.core.inputs import Inputs
+from archlab.profile.core.hooks import ModuleTable
+from archlab.profile.core.recorder import recording
+from archlab.profile.timing.operators import OpClock
 
 OWN = ("archlab", "paper-hook", "paper-conv")
 

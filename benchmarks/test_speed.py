@@ -12,9 +12,9 @@ import torch
 
 import archlab.models as models
 from archlab.profile import profile_module
-from archlab.profile.external import run_fvcore, run_thop
-from archlab.profile.inputs import Inputs
-from archlab.profile.hooks import ModuleTable
+from archlab.profile.count.external import run_fvcore, run_thop
+from archlab.profile.core.inputs import Inputs
+from archlab.profile.core.hooks import ModuleTable
 
 OWN = ("archlab", "paper-hook", "paper-conv")
 SIZE = (3, 256, 192)
@@ -47,7 +47,8 @@ def test_count_own_conventions_one_pass(benchmark, dite18):
 
 def test_one_operator_timed_pass(benchmark, dite18, x):
     # target: at most 3 forward passes (compare with test_forward in the same run)
-    from archlab.profile.recorder import OpClock, recording
+    from archlab.profile.core.recorder import recording
+    from archlab.profile.timing.operators import OpClock
 
     clock = OpClock(ModuleTable(dite18))
 

@@ -170,7 +170,7 @@ def test_a_crash_in_one_model_is_recorded_and_the_rest_go_on(cli, monkeypatch):
 # ---------------------------------------------------------------- the table of conventions
 
 def test_a_convention_added_to_the_table_shows_everywhere(cli, monkeypatch):
-    from archlab.profile.conventions import TABLE, Convention
+    from archlab.profile.count.conventions import TABLE, Convention
 
     monkeypatch.setitem(TABLE, "conv-only", Convention(
         "conv-only", rule="multiply-adds of convolutions only", computed_by="dispatch",

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from archlab.profile import profile_module
-from archlab.profile.ops import describe
+from archlab.profile.count.ops import describe
 
 FAST = dict(conventions=("archlab",), latency=False, memory=False)
 # torch's notices on the oneDNN path, not about the counts

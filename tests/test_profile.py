@@ -6,10 +6,10 @@ from torch import nn
 
 from archlab.profile import (DEFAULT_CONVENTIONS, profile_module, reconcile, register_formula, sweep,
                              unregister_formula)
-from archlab.profile.hooks import hook_count
-from archlab.profile.paired import paired_latency, time_models_side_by_side
-from archlab.profile.timing import MIN_ITERS, paired_ratio, time_side_by_side
-from archlab.profile.formulas import einsum_macs
+from archlab.profile.core.hooks import hook_count
+from archlab.profile.timing.paired import paired_latency, time_models_side_by_side
+from archlab.profile.timing.harness import MIN_ITERS, paired_ratio, time_side_by_side
+from archlab.profile.count.formulas import einsum_macs
 from archlab.results import Report
 
 FAST = dict(latency=False, memory=False)
@@ -310,8 +310,8 @@ def test_inclusive_latency_is_self_plus_children(timed):
 
 
 def test_recorder_leaves_no_hook_and_sees_every_call():
-    from archlab.profile.hooks import ModuleTable
-    from archlab.profile.recorder import time_operators
+    from archlab.profile.core.hooks import ModuleTable
+    from archlab.profile.timing.operators import time_operators
 
     model = Nested().eval()
     table = ModuleTable(model)
@@ -630,7 +630,7 @@ class FakeAllocator:
 
 
 def test_cuda_peaks_survive_the_resets_of_nested_modules(monkeypatch):
-    from archlab.profile.memory import CudaPeaks
+    from archlab.profile.core.memory import CudaPeaks
 
     fake = FakeAllocator(100)  # parameters and input: excluded
     fake.install(monkeypatch)
@@ -650,7 +650,7 @@ def test_cuda_peaks_survive_the_resets_of_nested_modules(monkeypatch):
 
 
 def test_reliability_rules_in_words():
-    from archlab.profile.reliability import verdict
+    from archlab.profile.timing.reliability import verdict
 
     quiet = {"cpu_share": 0.97, "threads": 1, "cores": 2, "load_after": [0.2, 0.1, 0.1]}
     assert verdict(quiet, 0.05, 20) == (True, [])

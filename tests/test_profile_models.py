@@ -4,7 +4,7 @@ import torch
 
 import archlab.models as models
 from archlab.profile import TABLE, profile_module
-from archlab.profile.hooks import hook_count
+from archlab.profile.core.hooks import hook_count
 
 COUNT_ONLY = dict(latency=False, memory=False)
 

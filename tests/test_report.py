@@ -18,7 +18,7 @@ from archlab.report.summary import summary_markdown
 from archlab.report.display import module_table, render
 from archlab.report.tables import (module_frame, self_frame, stage_frame,
                                    top_modules, totals_frame, totals_lines)
-from archlab.profile.conventions import TABLE
+from archlab.profile.count.conventions import TABLE
 from archlab.report.units import published, si
 
 CONVS = ("archlab", "fvcore", "thop", "paper-hook", "paper-conv")

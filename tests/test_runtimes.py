@@ -17,15 +17,15 @@ from archlab.blocks.fusion import Fusion, Transition
 from archlab.blocks.residual import BasicBlock, Bottleneck, ShuffleUnit
 from archlab.blocks.selective import SKConv
 from archlab.blocks.stems import DGCStem, LiteStem
-from archlab.profile import preparing
-from archlab.profile.fusing import fold_batchnorms
-from archlab.profile.hooks import hook_count
-from archlab.profile.layouts import choose_layout, to_channels_last
-from archlab.profile.onnx_names import common_module, name_modules_by_neighbours, resolve
-from archlab.profile.onnx_runtime import EXTRA_HINT, MissingExtra
-from archlab.profile.outputs import compare
-from archlab.profile.runtime_pairs import paired_runtime_latency
-from archlab.profile.runtimes import ROW_KEYS, check_runtimes, profile_runtimes
+from archlab.profile.deploy import prepare as preparing
+from archlab.profile.deploy.fusing import fold_batchnorms
+from archlab.profile.core.hooks import hook_count
+from archlab.profile.deploy.layouts import choose_layout, to_channels_last
+from archlab.profile.deploy.onnx_names import common_module, name_modules_by_neighbours, resolve
+from archlab.profile.deploy.onnx_runtime import EXTRA_HINT, MissingExtra
+from archlab.profile.deploy.outputs import compare
+from archlab.profile.deploy.pairs import paired_runtime_latency
+from archlab.profile.deploy.runtimes import ROW_KEYS, check_runtimes, profile_runtimes
 
 FAST = {"rounds": 3, "budget_s": 0.5, "warmup": 1}  # rows, not timings, are under test here
 

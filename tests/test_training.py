@@ -163,7 +163,7 @@ def test_conv_and_matrix_products_of_a_step_equal_flop_counter_mode(name):
     import archlab
     from torch.utils.flop_counter import FlopCounterMode
 
-    from archlab.profile.training import loss_of
+    from archlab.profile.train.autograd import loss_of
 
     spec = archlab.get_spec(name)
     rep = train(archlab.build(name), tuple(spec.input_size), 2)

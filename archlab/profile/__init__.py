@@ -6,11 +6,11 @@ any nn.Module (never imports archlab.models).
     reconcile(report)  # where the conventions of TABLE differ, module by module
     paired_latency(variant, base, (3, 256, 192))  # ratio variant/base, timed side by side
 """
-from .conventions import DEFAULT_CONVENTIONS, RECORDER_CONVENTIONS, TABLE, Convention
+from .count.conventions import DEFAULT_CONVENTIONS, RECORDER_CONVENTIONS, TABLE, Convention
 from .engine import profile_module, sweep
-from .ops import register_formula, unregister_formula
-from .paired import paired_latency, time_models_side_by_side
-from .reconciliation import reconcile
+from .count.ops import register_formula, unregister_formula
+from .timing.paired import paired_latency, time_models_side_by_side
+from .count.reconcile import reconcile
 
 __all__ = ["TABLE", "Convention", "DEFAULT_CONVENTIONS", "RECORDER_CONVENTIONS", "profile_module",
            "sweep",

@@ -8,9 +8,10 @@ from __future__ import annotations
 import numpy as np
 
 from ..results import ModuleStat, Report
-from . import coverage, reliability
-from .conventions import TABLE
-from .train_passes import step_figures
+from .count import coverage
+from .timing import reliability
+from .count.conventions import TABLE
+from .train.step import step_figures
 
 _MEMORY_NOTE = ("peak_bytes: the most activation memory alive while a module ran, above the level "
                 "at the start of the forward (parameters, buffers and the input excluded); {how}")

@@ -22,12 +22,12 @@ from torch import nn
 
 from ..results import ProfileError, ProfileInterrupted, Report
 
-from . import env as _env
-from . import external
+from .core import env as _env
+from .count import external
 from .assemble import build_report
-from .conventions import DEFAULT_CONVENTIONS, RECORDER_CONVENTIONS, check_conventions
-from .hooks import ModuleTable, evaluating
-from .inputs import InputRecipe
+from .count.conventions import DEFAULT_CONVENTIONS, RECORDER_CONVENTIONS, check_conventions
+from .core.hooks import ModuleTable, evaluating
+from .core.inputs import InputRecipe
 from .passes import WARMUP_S, count_pass, prepare, time_latency, train
 
 # whole model: at least WARMUP calls and WARMUP_S seconds of warm-up, then timed for BUDGET_S

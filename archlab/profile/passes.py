@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import torch
 
-from . import env as _env
-from . import timing
-from .counting import Recorder
-from .hooks import ModuleTable
-from .memory import CudaPeaks, LiveBytes
-from .recorder import recording, time_operators
-from .reliability import Watch
+from .core import env as _env
+from .timing import harness as timing
+from .count.counter import Recorder
+from .core.hooks import ModuleTable
+from .core.memory import CudaPeaks, LiveBytes
+from .core.recorder import recording
+from .timing.operators import time_operators
+from .timing.reliability import Watch
 
 WARMUP_S = 0.5  # at least this long a warm-up before any timing: a GPU needs time to reach its clocks
 
@@ -20,8 +21,8 @@ def train(module, recipe, batch, dev, memory_format, seed, run, result, say, *, 
            latency, conventions, memory, sgd, timing_options) -> None:
     """A training profile's passes, on a deep copy (the module is not touched): results go into
     `result` as "count" (the forward's recorder), "train" (the step's counts) and "timing"."""
-    from .train_passes import count_step, time_step
-    from .training import training_copy
+    from .train.step import count_step, time_step
+    from .train.autograd import training_copy
 
     try:
         model = training_copy(module, dev)

@@ -4,7 +4,7 @@ A Comparison holds Reports (plus the models that failed to measure) and, for eac
 it is compared against: by default the spec's own `base` (a variant against the model it was
 derived from), or one model for all (`archlab compare models A B C` compares against A).
 Latency is compared by the paired ratio model/base (the two timed side by side in one run, see
-archlab.profile.paired): the latency delta. Each model's own median (timed on its own, minutes
+archlab.profile.timing.paired): the latency delta. Each model's own median (timed on its own, minutes
 apart) is kept in the table for reference.
 """
 from __future__ import annotations

@@ -43,7 +43,7 @@ def compare(names, out: str | Path | None = None, *, base: str | None = None,
     registered variant against its own base; `bases` limits them to these bases' variants).
     `budget_s`: seconds of timing per model and per pair (the profiler's defaults when None).
     `runtimes`: deploy runtimes under which each model is also paired with its base, both prepared
-    for the runtime (archlab.profile.runtime_pairs): does a design choice's cost survive?
+    for the runtime (archlab.profile.deploy.pairs): does a design choice's cost survive?
     `mode="train"`: every model profiled for a training step (no paired timing then: the step
     times of the table are each model's own)."""
     from ..models import get_spec, list_variants

@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..profile.conventions import RECORDER_CONVENTIONS, check_conventions
-from ..profile.env import check_device
+from ..profile.count.conventions import RECORDER_CONVENTIONS, check_conventions
+from ..profile.core.env import check_device
 from ..results import Report, merge_latency
 from .planning import Job, OutputFolder, plan
 from .run import Item, Tally, log_line, run
@@ -66,7 +66,7 @@ def _profile_item(job: Job, store: Store, opts: dict, *, fresh: bool, keep_noisy
         if loaded is not None and loaded.note not in report.notes:
             report.notes.append(loaded.note)
         if len(runtimes) > 1:
-            from ..profile.runtimes import profile_runtimes
+            from ..profile.deploy.runtimes import profile_runtimes
 
             progress(f"deploy runtimes ({', '.join(runtimes[1:])})")
             budget = {"budget_s": opts["budget_s"]} if "budget_s" in opts else {}
@@ -123,7 +123,7 @@ def profile_to(name: str, out: str | Path | None = None, *, input_size=None, bat
     report.json, modules.csv, summary.md and plots; reused from the store when it holds it.
     `checkpoint`: weights to load first (see archlab.load_checkpoint); `budget_s`: seconds of
     whole-model timing (archlab.profile.profile_module's default when None); `runtimes`: deploy
-    runtimes to measure beside eager (archlab.profile.runtimes); `mode="train"`: a training step
+    runtimes to measure beside eager (archlab.profile.deploy.runtimes); `mode="train"`: a training step
     (forward and backward per module, memory saved for backward; `sgd` adds an optimizer step)."""
     from ..profile import DEFAULT_CONVENTIONS
     from ..report.files import write_report
@@ -159,7 +159,7 @@ def _train_key(opts: dict) -> dict:
 
 def _runtimes(runtimes, latency: bool) -> list[str]:
     """The deploy runtimes asked for, checked (eager first); they are timings: not without latency."""
-    from ..profile.runtimes import check_runtimes
+    from ..profile.deploy.runtimes import check_runtimes
 
     names = check_runtimes(runtimes or ("eager",))
     if len(names) > 1 and not latency:

@@ -134,10 +134,10 @@ def estimate_bytes(model: nn.Module, shape, batch: int) -> int:
     the meta device (shapes without data: no memory, no arithmetic)."""
     import copy
 
-    from ..profile.counting import Recorder
-    from ..profile.hooks import ModuleTable
-    from ..profile.memory import LiveBytes
-    from ..profile.recorder import recording
+    from ..profile.count.counter import Recorder
+    from ..profile.core.hooks import ModuleTable
+    from ..profile.core.memory import LiveBytes
+    from ..profile.core.recorder import recording
 
     meta = copy.deepcopy(model).to("meta").eval()
     weights = sum(t.nbytes for t in model.state_dict().values())

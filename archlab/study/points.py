@@ -45,7 +45,7 @@ def pairs_wanted(opts: dict) -> bool:
 
 def pair_settings(budget_s: float | None, runtime: str = "eager") -> dict:
     """How a model is timed beside its base (part of the pair's key), under `runtime`."""
-    from ..profile.paired import PAIR_BUDGET_S, PAIR_ROUNDS, PAIR_WARMUP
+    from ..profile.timing.paired import PAIR_BUDGET_S, PAIR_ROUNDS, PAIR_WARMUP
 
     settings = {"warmup": PAIR_WARMUP, "rounds": PAIR_ROUNDS, "budget_s": budget_s or PAIR_BUDGET_S}
     return settings if runtime == "eager" else {**settings, "runtime": runtime}
@@ -55,8 +55,8 @@ def pair_item(label: str, mj: Job, bj: Job, store: Store, opts: dict, *, keep_no
               log, runtime: str = "eager") -> Item:
     """The paired timing of one model with its base (both built in this process), both run under
     `runtime` ("eager": as they are)."""
-    from ..profile.paired import paired_latency
-    from ..profile.runtime_pairs import paired_runtime_latency
+    from ..profile.timing.paired import paired_latency
+    from ..profile.deploy.pairs import paired_runtime_latency
 
     settings = pair_settings(opts.get("budget_s"), runtime)
     key = pair_key(mj.key, bj.key, settings)

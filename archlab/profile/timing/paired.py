@@ -13,9 +13,10 @@ from contextlib import ExitStack
 import torch
 from torch import nn
 
-from . import env as _env
-from . import reliability, timing
-from .hooks import evaluating
+from ..core import env as _env
+from . import reliability
+from . import harness as timing
+from ..core.hooks import evaluating
 
 # a comparison of 15 variants at 256x192 on 2 CPU cores: about 5 s per pair
 PAIR_WARMUP, PAIR_ROUNDS, PAIR_BUDGET_S = 2, 15, 4.0

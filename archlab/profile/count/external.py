@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from .coverage import Counts
-from .hooks import ModuleTable
+from ..core.hooks import ModuleTable
 from .module_rules import module_category
 
 _FVCORE_CATEGORY = {

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from . import reconciliation
+from . import reconcile as reconciliation
 from .conventions import TABLE
 from .module_rules import module_category
 from .ops import COUNTED, FREE

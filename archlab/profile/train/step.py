@@ -4,14 +4,15 @@ the step timed whole (torch.utils.benchmark, with its reliability) and with ever
 forward and backward apart, per module. See training.py for how the backward is attributed."""
 from __future__ import annotations
 
-from . import env as _env
-from . import timing
-from .counting import Recorder
-from .hooks import ModuleTable
-from .memory import CudaPeaks, LiveBytes
-from .recorder import CudaOpClock, OpClock, _wall, recording
-from .reliability import Watch
-from .training import SavedBytes, step_function, traced_step
+from ..core import env as _env
+from ..timing import harness as timing
+from ..count.counter import Recorder
+from ..core.hooks import ModuleTable
+from ..core.memory import CudaPeaks, LiveBytes
+from ..core.recorder import recording
+from ..timing.operators import CudaOpClock, OpClock, _wall
+from ..timing.reliability import Watch
+from .autograd import SavedBytes, step_function, traced_step
 
 
 def count_step(model, x, table: ModuleTable, run, conventions, memory: bool, say) -> dict:

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from .onnx_names import module_lookup, name_modules_by_neighbours, resolve
-from .preparing import Prepared, describe_error, over_limit_note, run_with_limit
+from .prepare import Prepared, describe_error, over_limit_note, run_with_limit
 
 EXTRA_HINT = "onnxruntime runtime needs the deploy extra: pip install -e '.[deploy]'"
 PROFILED_CALLS = 5  # per-node time: the median over this many profiled calls

@@ -14,10 +14,10 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from . import ops
 from .conventions import RECORDER_CONVENTIONS, dispatch_conventions
-from .hooks import ModuleTable
-from .inputs import shapes
+from ..core.hooks import ModuleTable
+from ..core.inputs import shapes
 from .module_rules import paper_hook_rule
-from .recorder import ModuleStack
+from ..core.recorder import ModuleStack
 
 _CACHE = ops._CACHE
 _entry = ops.entry

@@ -22,7 +22,7 @@ from typing import Callable
 import torch
 from torch import Tensor, nn
 
-from .hooks import ModuleTable, module_hooks
+from ..core.hooks import ModuleTable, module_hooks
 
 KEY = "archlab_module"
 _seq = torch._C._autograd._get_sequence_nr

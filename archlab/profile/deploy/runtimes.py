@@ -23,12 +23,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import env as _env
-from . import reliability, timing
-from .hooks import evaluating
+from ..core import env as _env
+from ..timing import reliability
+from ..timing import harness as timing
+from ..core.hooks import evaluating
 from .onnx_runtime import MissingExtra, prepare_onnxruntime, require_onnxruntime
 from .outputs import REL_TOLERANCE, compare
-from .preparing import Prepared, describe_error, prepare_compile, prepare_eager, prepare_fused
+from .prepare import Prepared, describe_error, prepare_compile, prepare_eager, prepare_fused
 
 RUNTIMES = {"eager": prepare_eager, "fused": prepare_fused, "compile": prepare_compile,
             "onnxruntime": prepare_onnxruntime}

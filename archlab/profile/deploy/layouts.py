@@ -13,8 +13,8 @@ from typing import Callable
 import torch
 from torch import nn
 
-from . import timing
-from .env import to_memory_format
+from ..timing import harness as timing
+from ..core.env import to_memory_format
 
 LAYOUT_WARMUP, LAYOUT_ROUNDS, LAYOUT_BUDGET_S = 2, 12, 3.0
 

@@ -13,12 +13,13 @@ from contextlib import ExitStack
 import torch
 from torch import nn
 
-from . import env as _env
-from . import reliability, timing
-from .hooks import evaluating
+from ..core import env as _env
+from ..timing import reliability
+from ..timing import harness as timing
+from ..core.hooks import evaluating
 from .outputs import REL_TOLERANCE, compare
-from .paired import PAIR_BUDGET_S, PAIR_ROUNDS, PAIR_WARMUP
-from .preparing import describe_error
+from ..timing.paired import PAIR_BUDGET_S, PAIR_ROUNDS, PAIR_WARMUP
+from .prepare import describe_error
 from .runtimes import COMPILE_LIMIT_S, check_runtimes, prepare_runtime
 
 
