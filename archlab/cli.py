@@ -257,8 +257,9 @@ def main(argv=None) -> int:
         return 128 + interrupt_signal(exc)
     except (ValueError, OSError, RuntimeError, MemoryError) as exc:
         # every user mistake lands here (ReportError is a ValueError): one line, no traceback
-        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        _err(msg)
+        from .common import first_line
+
+        _err(first_line(exc, limit=10_000))
         return EXIT_USAGE
 
 

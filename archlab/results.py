@@ -13,6 +13,8 @@ from typing import Any
 
 from typing_extensions import TypedDict
 
+from .common import write_atomic
+
 SCHEMA = "archlab.report/2"
 
 
@@ -168,12 +170,7 @@ class Report:
         return cls.from_dict(json.loads(text))
 
     def save(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_text(self.to_json())
-        tmp.replace(path)  # atomic: an interrupted save never leaves half a report
-        return path
+        return write_atomic(path, self.to_json())
 
 
 def merge_latency(counted: Report, timed: Report) -> Report:

@@ -16,6 +16,7 @@ from typing import Mapping
 import torch
 from torch import nn
 
+from ..common import first_line
 from .checkpoints import ARCHLAB, LAYOUTS, Layout
 
 
@@ -49,7 +50,7 @@ def read_checkpoint(source: str | PathLike | Mapping) -> tuple[dict, str]:
         except FileNotFoundError:
             raise CheckpointError(f"no checkpoint file {label}") from None
         except Exception as exc:  # pickle, zip and EOF errors of a corrupt or foreign file
-            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+            reason = first_line(exc, limit=160)
             raise CheckpointError(f"{label} is not a checkpoint torch.load can read with "
                                   f"weights_only=True: {reason}") from None
     inner = obj.get("state_dict") if isinstance(obj, Mapping) else None

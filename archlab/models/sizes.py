@@ -14,6 +14,7 @@ from pathlib import Path
 
 import torch
 
+from ..common import write_atomic
 from .spec import ModelSpec
 
 
@@ -44,10 +45,7 @@ def spec_params(spec: ModelSpec) -> int:
         n = sum(p.numel() for p in spec.build().parameters())
     cache[key] = n
     try:  # a read-only home only costs the next listing its speed
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}")
-        tmp.write_text(json.dumps(cache))
-        tmp.replace(path)
+        write_atomic(path, json.dumps(cache))
     except OSError:
         pass
     return n

@@ -20,6 +20,7 @@ from contextlib import ExitStack
 import torch
 from torch import nn
 
+from ..common import first_line
 from ..results import ProfileError, ProfileInterrupted, Report
 
 from .core import env as _env
@@ -77,7 +78,7 @@ class _Run:
         the model itself failed to run (not an external counter), so nothing more runs."""
         oom = _is_oom(exc)
         what = "out of memory" if oom else f"{type(exc).__name__}"
-        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        msg = first_line(exc) if str(exc).strip() else ""
         where = ""
         if module_index is not None and 0 <= module_index < len(self.table):
             name = self.table.names[module_index] or "<model>"

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..common import write_atomic
 from ..results import Report, load_report, read_json
 from .units import is_missing
 
@@ -191,13 +192,9 @@ class Comparison:
     def save(self, path: str | Path, report_paths: dict[str, str]) -> Path:
         """comparison.json: the models, their bases, failures, and where each report lies
         (relative to the file)."""
-        path = Path(path)
         data = self.to_dict()
         data["reports"] = report_paths
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(data, indent=1))
-        tmp.replace(path)
-        return path
+        return write_atomic(path, json.dumps(data, indent=1))
 
 
 def unreliable(flag) -> bool:

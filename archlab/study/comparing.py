@@ -17,7 +17,8 @@ from .pipelines import (COMPARE_CONVENTIONS, Outcome, _options, _profile_item, _
 from .planning import Job, OutputFolder, plan
 from .run import log_line, run
 from .points import pairs_wanted
-from .store import DEFAULT_ROOT, Store, safe_name, write_atomic
+from ..common import write_atomic
+from .store import DEFAULT_ROOT, Store, safe_name
 
 
 def default_folder(names: list[str], variants: bool, bases=None) -> Path:

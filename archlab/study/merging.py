@@ -14,6 +14,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..common import first_line
 from ..results import Report, ReportError, load_report
 from .comparing import _write
 from .grid import label as row_label
@@ -68,7 +69,7 @@ def read_store(root: str | Path, log=log_line) -> list[Entry]:
             meta = json.loads(meta_path.read_text())
             report = load_report(meta_path.parent / "report.json")
         except (OSError, ValueError, ReportError) as exc:
-            log(f"left out {meta_path.parent}: {str(exc).splitlines()[0]}")
+            log(f"left out {meta_path.parent}: {first_line(exc)}")
             continue
         if isinstance(meta, dict) and meta.get("complete") and isinstance(meta.get("key"), dict):
             out.append(Entry(report, meta["key"], root, bool(meta.get("latency"))))

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Callable
 
+from ..common import first_line
 from ..results import ProfileInterrupted
 from .progress import Progress
 
@@ -48,7 +49,7 @@ def signals_as_interrupts():
 
 def one_line(exc: BaseException) -> str:
     """An exception as the one line a run records for the item it failed."""
-    return f"{type(exc).__name__}: {exc}".strip().splitlines()[0]
+    return first_line(exc, limit=10_000, typed=True)
 
 
 def interrupt_signal(exc: BaseException) -> int:

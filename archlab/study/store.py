@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import sys
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+from ..common import write_atomic
 from ..results import Report, ReportError, load_report
 
 DEFAULT_ROOT = Path("reports") / "store"
@@ -71,14 +71,6 @@ def digest(key: dict) -> str:
 def safe_name(name: str) -> str:
     """A model name as a file or folder name ("dite18@context=crw" stays readable)."""
     return re.sub(r"[^A-Za-z0-9_.=-]+", "_", name)
-
-
-def write_atomic(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
-    return path
 
 
 class Store:

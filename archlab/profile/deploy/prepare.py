@@ -11,7 +11,6 @@ period to unwind. Either way the run goes on and the runtime's row says what hap
 from __future__ import annotations
 
 import ctypes
-import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -20,11 +19,11 @@ from typing import Callable
 import torch
 from torch import nn
 
+from ...common import first_line
 from .fusing import fold_batchnorms
 from .layouts import choose_layout
 
 GRACE_S = 30.0  # how long an abandoned preparation gets to unwind
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")  # colour codes some exporters put in messages
 
 
 @dataclass
@@ -86,18 +85,13 @@ def run_with_limit(fn: Callable[[], object], limit_s: float, *,
     return Outcome(True, box.get("value"), box.get("error"), box.get("seconds", 0.0))
 
 
-def _first_line(error: BaseException) -> str:
-    text = _ANSI.sub("", str(error)).strip()
-    return (text.splitlines() or [""])[0][:200]
-
-
 def describe_error(error: BaseException) -> str:
     """An exception as one short line: its type and first line, then its cause's, when it was
     raised from one (exporters wrap the real reason: 'failed at step 1/3' <- 'set in output')."""
-    text = f"{type(error).__name__}: {_first_line(error)}".rstrip(": ")
+    text = first_line(error, typed=True)
     cause = error.__cause__
     if cause is not None:
-        text += f" <- {type(cause).__name__}: {_first_line(cause)}".rstrip(": ")
+        text += f" <- {first_line(cause, typed=True)}"
     return text
 
 

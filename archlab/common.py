@@ -1,0 +1,33 @@
+"""Two facts every layer needs, written once: how a file is written so that an interruption never
+leaves half of it, and how an exception becomes the one line a user reads."""
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def write_atomic(path: str | Path, text: str) -> Path:
+    """Write `text` to `path` through a temporary file renamed over it: a reader (or a run cut short)
+    sees the old file or the new one, never half of one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(text)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def first_line(exc: BaseException, *, limit: int = 200, typed: bool = False) -> str:
+    """An exception's message as one line (colour codes removed, cut at `limit` characters); its
+    type's name when it says nothing. `typed`: "TypeName: message"."""
+    text = _ANSI.sub("", str(exc)).strip()
+    line = (text.splitlines() or [""])[0][:limit]
+    if typed:
+        return f"{type(exc).__name__}: {line}".rstrip(": ")
+    return line or type(exc).__name__
