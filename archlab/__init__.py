@@ -3,14 +3,9 @@
 Builds HRNet, Lite-HRNet, Dite-HRNet, SKNet and their design-choice variants from one block library,
 and measures parameters, MACs (under several counting conventions), latency and memory per module.
 """
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("archlab")
-except PackageNotFoundError:  # running from a source tree that was never installed
-    __version__ = "0.0.0+local"
-
 import types as _types
+
+from ._version import __version__
 
 from . import api as _api
 from . import profile

@@ -8,14 +8,15 @@ import signal
 import pytest
 
 from archlab.results import ProfileInterrupted
-from archlab.study import OutputBusy, Store, plan, request_key
+from archlab.study import Measure, OutputBusy, Store, plan, request_key
 from archlab.study.planning import OutputFolder, estimate_bytes, parse_input
 from archlab.study.run import Item, run
 from test_report import make_report, unreliable
 
 
-def key_for(name, batch=1):
-    return request_key({"name": name, "t": (1, 2)}, (3, 64, 48), batch, "cpu", 1,
+def key_for(name, batch=1, **measure):
+    fields = {"conventions": ("archlab", "paper-hook"), "per_module": True, "threads": 1, **measure}
+    return request_key({"name": name, "t": (1, 2)}, (3, 64, 48), batch, Measure(**fields),
                        versions={"torch": "x"})
 
 
@@ -23,28 +24,31 @@ def key_for(name, batch=1):
 
 def test_store_lookup_matches_key_and_contents(tmp_path):
     st, r = Store(tmp_path), make_report("a")
-    st.save(r, key_for("a"), latency=True)
+    st.save(r, key_for("a"))
     assert st.lookup("a", key_for("a")).to_json() == r.to_json()
     assert st.lookup("a", key_for("a", batch=2)) is None
-    assert st.lookup("a", key_for("a"), conventions=["archlab", "fvcore"]) is not None
-    st.save(make_report("a", latency=False), key_for("a"), latency=False)
-    assert st.lookup("a", key_for("a"), latency=True) is None
-    assert st.lookup("a", key_for("a"), latency=False) is not None
+    assert st.lookup("a", key_for("a", budget_s=1.0)) is None  # timed otherwise
+    # a report that holds more than is asked answers; one that holds less does not
+    assert st.lookup("a", key_for("a", conventions=("archlab",), per_module=False)) is not None
+    assert st.lookup("a", key_for("a", conventions=("archlab", "fvcore"))) is None
+    st.save(make_report("b", latency=False), key_for("b", latency=False))
+    assert st.lookup("b", key_for("b")) is None
+    assert st.lookup("b", key_for("b", latency=False)) is not None
     errored = make_report("a")
     errored.notes.append("error: out of memory at batch 64")
-    st.save(errored, key_for("a"), latency=True)  # kept, but measured again
+    st.save(errored, key_for("a"))  # kept, but measured again
     assert st.lookup("a", key_for("a")) is None
-    st.save(r, key_for("a"), latency=True)
+    st.save(r, key_for("a"))
     (st.folder("a", key_for("a")) / "report.json").write_text("garbage")
     assert st.lookup("a", key_for("a")) is None
 
 
 def test_store_measures_an_unreliable_latency_again(tmp_path):
     st = Store(tmp_path)
-    st.save(unreliable(make_report("a")), key_for("a"), latency=True)
+    st.save(unreliable(make_report("a")), key_for("a"))
     assert st.lookup("a", key_for("a")) is None
     assert st.lookup("a", key_for("a"), keep_noisy=True) is not None
-    assert st.lookup("a", key_for("a"), latency=False) is not None  # its counts are fine
+    assert st.lookup("a", key_for("a", latency=False)) is not None  # its counts are fine
     pair = {"ratio": 1.1, "reliable": False, "warnings": ["spread 40% > 10%"]}
     st.save_pair("a", "b", {"k": 1}, pair)
     assert st.lookup_pair("a", "b", {"k": 1}) is None
@@ -55,8 +59,8 @@ def test_store_measures_an_unreliable_latency_again(tmp_path):
 def test_an_incomplete_report_is_found_for_completion_only(tmp_path):
     st, r = Store(tmp_path), make_report("a", latency=False)
     r.complete = False
-    st.save(r, key_for("a"), latency=True)
-    assert st.lookup("a", key_for("a"), latency=False) is None
+    st.save(r, key_for("a"))
+    assert st.lookup("a", key_for("a", latency=False)) is None
     assert st.partial("a", key_for("a")).to_json() == r.to_json()
 
 
@@ -75,8 +79,8 @@ def items_for(names, st, calls, fail=(), interrupt=()):
                 raise ProfileInterrupted(partial)
             return make_report(name)
         return Item(name, lookup=lambda: st.lookup(name, key_for(name)), measure=measure,
-                    save=lambda r: st.save(r, key_for(name), latency=True),
-                    save_partial=lambda r: st.save(r, key_for(name), latency=True))
+                    save=lambda r: st.save(r, key_for(name)),
+                    save_partial=lambda r: st.save(r, key_for(name)))
     return [make(n) for n in names]
 
 
@@ -135,12 +139,12 @@ def test_a_profile_interrupted_midway_is_stored_incomplete(tmp_path):
 ])
 def test_plan_rejects_bad_requests_in_one_line(names, kwargs, message):
     with pytest.raises(ValueError, match=message) as exc:
-        plan(names, **kwargs)
+        plan(names, Measure(), **kwargs)
     assert "\n" not in str(exc.value)
 
 
 def test_plan_resolves_names_without_regard_to_case():
-    [job] = plan(["Dite18"], input_size="64x64")
+    [job] = plan(["Dite18"], Measure(), input_size="64x64")
     assert job.name == "dite18" and job.shape == (3, 64, 64) and job.model is not None
     assert parse_input("2x256x192", (3, 1, 1)) == (2, 256, 192)
 
@@ -148,7 +152,7 @@ def test_plan_resolves_names_without_regard_to_case():
 def test_memory_estimate_equals_the_measured_peak():
     from archlab.profile import profile_module
 
-    [job] = plan(["lite18"], input_size="64x64")
+    [job] = plan(["lite18"], Measure(), input_size="64x64")
     rep = profile_module(job.model, (3, 64, 64), conventions=("archlab",), latency=False)
     weights = sum(t.nbytes for t in job.model.state_dict().values())
     assert estimate_bytes(job.model, (3, 64, 64), 1) == weights + 3 * 64 * 64 * 4 + \
@@ -160,8 +164,8 @@ def test_a_request_that_cannot_fit_is_refused_before_it_runs(monkeypatch):
 
     monkeypatch.setattr(plan_module, "available_bytes", lambda device: 2 ** 30)
     with pytest.raises(MemoryError, match=r"needs about .* GiB .* 1.0 GiB is available.*--force"):
-        plan(["lite18"], input_size="4096x4096")
-    [job] = plan(["lite18"], input_size="4096x4096", force=True)  # --force: try anyway
+        plan(["lite18"], Measure(), input_size="4096x4096")
+    [job] = plan(["lite18"], Measure(), input_size="4096x4096", force=True)  # --force: try anyway
     assert job.shape == (3, 4096, 4096)
 
 

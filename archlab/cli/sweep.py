@@ -1,30 +1,22 @@
-"""The `archlab sweep` and `archlab merge` subcommands: a design space profiled here or on a cluster,
-and the stores of several machines merged. Thin, like the rest of the command: parses, calls
-archlab.study, prints; the options shared with profile and compare come from archlab.cli."""
+"""archlab sweep: a design space profiled here or on a cluster (the submitit launchers)."""
 from __future__ import annotations
 
 import argparse
 
+from .common import ended, err, finished_line, measure_arguments, options
 
-def add_sweep_commands(sub, measure_options) -> None:
-    """The two subparsers; `measure_options` adds the measuring options profile and compare take."""
+
+def add(sub) -> None:
     p = sub.add_parser("sweep", conflict_handler="resolve",  # --input and --batch take lists here
                        help="every combination of settings of one model: one table, a Pareto plot")
     p.add_argument("base", help="the model the grid derives from (each point is compared with it)")
     p.add_argument("--grid", action="append", metavar="FIELD=V1,V2,...",
                    help="a setting and its values, tuples written 4-4-2-1 (repeat for each field)")
-    measure_options(p, conventions="those archlab counts itself, not fvcore or thop")
+    measure_arguments(p, conventions="those archlab counts itself, not fvcore or thop")
     p.add_argument("--input", metavar="HxW[,HxW...]", help="input sizes (default: the base's own)")
     p.add_argument("--batch", default="1", metavar="N[,N...]", help="batch sizes (default 1)")
     p.add_argument("--out", metavar="DIR", help="default reports/sweep/BASE-DIGEST")
     _launcher_options(p)
-
-    p = sub.add_parser("merge", help="the stores of several machines in one comparison, by device")
-    p.add_argument("stores", nargs="+", metavar="DIR", help="a store of finished measurements "
-                   "(each machine's --store, default reports/store)")
-    p.add_argument("--out", metavar="DIR", required=True, help="the merged comparison's folder")
-    p.add_argument("--replace", action="store_true",
-                   help="replace what --out holds when it is another comparison")
 
 
 # submitit.AutoExecutor parameter <- option (SLURM's own names go through --slurm KEY=VALUE)
@@ -76,35 +68,20 @@ def _executor_params(args) -> dict:
     return params
 
 
-def cmd_sweep(args) -> int:
-    from . import study
-    from .cli import _common, _ended, _err
+def run(args) -> int:
+    from .. import study
 
-    common = _common(args)
-    del common["input_size"], common["batch"]
+    measure, policy = options(args)
     outcome = study.sweep(args.base, args.grid or [], args.out, inputs=args.input,
                           batches=args.batch, launcher=args.launcher,
                           executor=_executor_params(args), points_per_job=args.points_per_job or 8,
-                          jobs_folder=args.jobs_folder, **common)
-    done = outcome.tally.line("points: ") + (
-        f"; paired latency: {outcome.pairs.line().replace('measured', 'timed')}"
-        if outcome.pairs else "")
+                          jobs_folder=args.jobs_folder, measure=measure, policy=policy)
     if outcome.interrupted is not None:
-        _err(f"interrupted: {len(outcome.result.reports)} finished point(s) kept in "
+        err(f"interrupted: {len(outcome.result.reports)} finished point(s) kept in "
              f"{outcome.folder} and tabled; run the same command again to measure only what is "
              "missing")
     else:
         print((outcome.folder / "sweep.md").read_text(), end="")
-        _err(f"{done}; wrote {outcome.folder}/: {', '.join(outcome.paths)}")
-    return _ended(outcome)
-
-
-def cmd_merge(args) -> int:
-    from . import study
-    from .cli import EXIT_OK, _err
-
-    outcome = study.merge(args.stores, args.out, replace=args.replace, log=_err)
-    print((outcome.folder / "merge.md").read_text(), end="")
-    _err(f"merged {len(outcome.result.reports)} report(s) from {len(args.stores)} store(s) on "
-         f"{len(outcome.devices)} device(s); wrote {outcome.folder}/: {', '.join(outcome.paths)}")
-    return EXIT_OK
+        err(f"{finished_line(outcome, 'points: ')}; wrote {outcome.folder}/: "
+            f"{', '.join(outcome.paths)}")
+    return ended(outcome)

@@ -5,7 +5,9 @@ from .loading import CheckpointError, load_checkpoint
 from .hrnet import HRNet, HRSpec
 from .sizes import spec_params
 from .spec import ModelSpec
-from .zoo import build, get_spec, list_models, list_variants, register
+from . import zoo  # noqa: F401  (registers every named model)
+from .builder import build
+from .registry import get_spec, list_models, list_variants, register
 
 __all__ = ["ModelSpec", "HRSpec", "HRNet", "build", "get_spec", "list_models", "list_variants", "register",
            "spec_params", "load_checkpoint", "CheckpointError"]

@@ -18,6 +18,7 @@ from torch import nn
 
 from ..common import first_line
 from .checkpoints import ARCHLAB, LAYOUTS, Layout
+from .registry import get_spec, list_models
 
 
 class CheckpointError(ValueError):
@@ -130,16 +131,12 @@ def load_checkpoint(model: nn.Module, checkpoint: str | PathLike | Mapping) -> C
 
 @lru_cache(maxsize=None)
 def _shapes(name: str) -> dict:
-    from .zoo import get_spec
-
     with torch.device("meta"):  # shapes only: nothing allocated, nothing initialised for real
         return {k: tuple(v.shape) for k, v in get_spec(name).build().state_dict().items()}
 
 
 def _seems(state_dict: Mapping, fmt: str) -> str:
     """'; the file seems to be for NAME' (or the closest registered reference model), for errors."""
-    from .zoo import get_spec, list_models
-
     best = (0.0, "", 0, 0)
     for name in list_models():
         spec = get_spec(name)

@@ -24,7 +24,7 @@ def _cache_file() -> Path:
 
 
 def _key(spec: ModelSpec) -> str:
-    from .. import __version__
+    from .._version import __version__
 
     text = json.dumps(spec.to_dict(), sort_keys=True, default=str) + __version__
     return hashlib.sha256(text.encode()).hexdigest()[:16]

@@ -1,4 +1,5 @@
-"""Every named model: the published reference models, their design-choice variants, and the registry.
+"""Every named model: the published reference models and their design-choice variants (spec data,
+registered in registry.py).
 
 Reference models carry the exact parameter count and fvcore total of the authors' released code
 (`golden_params`, `golden_fvcore`, batch 1, eval, at `input_size`) and their reported accuracy.
@@ -18,88 +19,17 @@ else is a string (a choice name such as crw). `get_spec(name).settings()` lists 
 from __future__ import annotations
 
 import dataclasses
-import difflib
-import fnmatch
-
-from torch import nn
 
 from .hrnet import HRSpec
-from .loading import load_checkpoint
+from .registry import register
 from .resnet import SKNET50
-from .spec import ModelSpec, _show, check_settings
-
-_REGISTRY: dict[str, ModelSpec] = {}
-
-
-def register(spec: ModelSpec) -> ModelSpec:
-    """Add a spec under its name; a name already taken raises ValueError."""
-    if not isinstance(spec, ModelSpec):
-        raise TypeError(f"register() takes a ModelSpec, got {type(spec).__name__}")
-    if spec.name in _REGISTRY:
-        raise ValueError(f"model '{spec.name}' is already registered")
-    if not spec.name or "@" in spec.name or "," in spec.name:
-        raise ValueError(f"model name '{spec.name}' must be non-empty, without '@' or ','")
-    _REGISTRY[spec.name] = spec
-    return spec
-
-
-def list_models(pattern: str = "*") -> list[str]:
-    """Registered names matching an fnmatch pattern, in registration order."""
-    return [n for n in _REGISTRY if fnmatch.fnmatchcase(n, pattern)]
-
-
-def list_variants(bases=None) -> list[str]:
-    """Each registered design-choice variant preceded by its base, bases first met first: the
-    models a comparison of variants measures. `bases` (names) keeps only the variants of those."""
-    keep = None if bases is None else {get_spec(b).name for b in bases}
-    names: list[str] = []
-    for name, spec in _REGISTRY.items():
-        if spec.base and (keep is None or spec.base in keep):
-            names += [n for n in (spec.base, name) if n not in names]
-    if keep is not None and not names:
-        raise ValueError(f"no registered variant of {', '.join(sorted(keep))} (archlab list shows them)")
-    return names
-
-
-def get_spec(name: str | ModelSpec) -> ModelSpec:
-    """The spec for a registered name, or for "base@field=value,..." (see the module docstring)."""
-    if isinstance(name, ModelSpec):
-        return name
-    base, at, settings = str(name).partition("@")
-    lower = {n.lower(): n for n in _REGISTRY}  # names are matched without regard to case
-    base = lower.get(base.lower(), base)
-    if base not in _REGISTRY:
-        close = difflib.get_close_matches(base.lower(), list(lower), n=3, cutoff=0.5)
-        hint = f"; did you mean {', '.join(repr(lower[c]) for c in close)}?" if close else ""
-        raise ValueError(f"unknown model '{base}'{hint} (archlab list shows all)")
-    spec = _REGISTRY[base]
-    return spec.derive_from(settings) if at else spec
-
-
-def build(name: str | ModelSpec, *, checkpoint=None, **overrides) -> nn.Module:
-    """Build a model by name (or spec), with settings overridden, e.g. build("lite18", num_keypoints=16).
-
-    checkpoint: a file (the authors' released checkpoint or an archlab state_dict) or a state_dict
-    to load, see `archlab.models.loading.load_checkpoint`; what it did is kept on the model as
-    `model.loaded_checkpoint` (a CheckpointInfo, whose `note` names any tensor left out).
-    """
-    spec = get_spec(name)
-    if overrides:
-        check_settings(spec, overrides)
-        text = ",".join(f"{k}={_show(v)}" for k, v in overrides.items())
-        change = "; ".join(f"{k}: {_show(getattr(spec, k, None))} -> {_show(v)}" for k, v in overrides.items())
-        spec = spec.derive(f"{spec.name}@{text}", change, **overrides)
-    model = spec.build()
-    if checkpoint is not None:
-        model.loaded_checkpoint = load_checkpoint(model, checkpoint)
-    return model
-
 
 _POSE = (3, 256, 192)
 
 
 def _counts(archlab: int, paper_hook: int, paper_conv: int) -> tuple[tuple[str, int], ...]:
     return (("archlab", archlab), ("paper-hook", paper_hook), ("paper-conv", paper_conv))
+
 
 HRNET_W32 = register(HRSpec(
     name="hrnet_w32", family="hrnet", input_size=_POSE, stem="hrnet", stem_channels=64,

@@ -13,11 +13,11 @@ import json
 import math
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from ..common import write_atomic
 from ..results import Report, load_report, read_json
+from .compare_text import comparison_table
 from .units import is_missing
 
 SCHEMA = "archlab.comparison/1"
@@ -179,8 +179,6 @@ class Comparison:
         return {f"{k}{suffix}": v for k, v in cols.items()}
 
     def to_markdown(self) -> str:
-        from .compare_text import comparison_table
-
         return comparison_table(self)
 
     # ---------------------------------------------------------------- files
@@ -195,11 +193,6 @@ class Comparison:
         data = self.to_dict()
         data["reports"] = report_paths
         return write_atomic(path, json.dumps(data, indent=1))
-
-
-def unreliable(flag) -> bool:
-    """True for a `reliable` flag that is False (a frame cell may hold numpy's bool or None/NaN)."""
-    return isinstance(flag, (bool, np.bool_)) and not flag
 
 
 def _spread(rec) -> float | None:

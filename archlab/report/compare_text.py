@@ -3,14 +3,13 @@ counts in their published units, the separately timed medians (marked as such), 
 latency ratios — under eager PyTorch and under each deploy runtime compared."""
 from __future__ import annotations
 
-from .compare import Comparison, unreliable
-from .units import is_missing, mib, ms, pct, ratio, si
+from .units import is_missing, mib, ms, pct, ratio, si, unreliable
 
 PAIRED_HEADER = "latency vs base (paired)"
 MEDIAN_HEADER = "latency ms, timed separately (p10–p90)"
 
 
-def comparison_table(comp: Comparison) -> str:
+def comparison_table(comp) -> str:
     df = comp.to_frame()
     convs = comp.conventions()
     heads = [f"{c} {e['published']}" if e.get("published") else f"MACs[{c}]"

@@ -11,7 +11,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .compare import Comparison, unreliable
+from .compare import Comparison
+from .units import unreliable
 from .compare_text import MEDIAN_HEADER
 from .plots import save_comparison_plots, save_model_plots
 from ..results import Report

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.figure import Figure
 
-from .compare import Comparison, unreliable
+from .compare import Comparison
+from .units import unreliable
 from .plotkit import LAT_COLOR, MAC_COLOR, MEM_COLOR, PAR_COLOR, figure, log_axes, palette, place_labels
 from ..results import Report
 

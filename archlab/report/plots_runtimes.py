@@ -6,7 +6,8 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from ..results import Report
-from .compare import Comparison, unreliable
+from .compare import Comparison
+from .units import unreliable
 from .plotkit import figure, palette, setting_line
 
 

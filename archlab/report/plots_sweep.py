@@ -13,7 +13,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from .compare import Comparison, unreliable
+from .compare import Comparison
+from .units import unreliable
 from .plotkit import figure, palette, place_labels
 from .units import si
 

@@ -14,7 +14,8 @@ import math
 
 import pandas as pd
 
-from .compare import Comparison, unreliable
+from .compare import Comparison
+from .units import unreliable
 from .units import is_missing, ms, ratio, si
 
 

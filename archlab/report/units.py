@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 def is_missing(x) -> bool:
     return x is None or (isinstance(x, float) and math.isnan(x))
 
@@ -82,3 +84,8 @@ def signed(text: str, value) -> str:
     if is_missing(value):
         return "n/a"
     return text if text.startswith("-") else "+" + text
+
+
+def unreliable(flag) -> bool:
+    """True for a `reliable` flag that is False (a frame cell may hold numpy's bool or None/NaN)."""
+    return isinstance(flag, (bool, np.bool_)) and not flag

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import submitit
 
+from .options import Measure, Policy
 from .points import Point, run_points
 from .run import Tally, interrupt_signal, one_line
 from .store import Store
@@ -29,37 +30,38 @@ class PointsJob(submitit.helpers.Checkpointable):
     """run_points as a submitit job that SLURM may requeue (submitit calls `checkpoint` on a timeout
     or a preemption, which resubmits the same points)."""
 
-    def __call__(self, points: list[Point], store_root: str, options: dict) -> dict:
-        return run_points(points, store_root, options)
+    def __call__(self, points: list[Point], store_root: str, measure: Measure,
+                 policy: Policy) -> dict:
+        return run_points(points, store_root, measure, policy)
 
 
-def job_parameters(params: dict, opts: dict) -> dict:
+def job_parameters(params: dict, measure: Measure) -> dict:
     """What each job asks for: a name, an hour, and for latency a whole device (one GPU, or as many
     cores as its threads); `params` (the user's) win."""
     out = {"name": "archlab-sweep", "timeout_min": 60}
-    if str(opts["device"]).startswith("cuda"):
+    if str(measure.device).startswith("cuda"):
         out["gpus_per_node"] = 1
-    elif opts.get("threads"):
-        out["cpus_per_task"] = int(opts["threads"])
+    elif measure.threads:
+        out["cpus_per_task"] = int(measure.threads)
     return {**out, **params}
 
 
-def launch(todo: list[Point], store: Store, options: dict, *, folder: Path, cluster: str | None,
-           params: dict, points_per_job: int, log) -> dict:
+def launch(todo: list[Point], store: Store, measure: Measure, policy: Policy, *, folder: Path,
+           cluster: str | None, params: dict, points_per_job: int, log) -> dict:
     """Measure `todo` as submitit jobs; returns what they did: "tally" and "pairs" (Tally), "keys"
     (label -> the key the job stored it under), "unfinished" (label -> why a job ended without
     it), "jobs" (how many), "cluster" (where they ran)."""
     started = time.perf_counter()
-    latency = options["opts"]["latency"]
+    latency = measure.latency
     executor = submitit.AutoExecutor(folder=folder, cluster=cluster)
     try:
-        executor.update_parameters(**job_parameters(params, options["opts"]))
+        executor.update_parameters(**job_parameters(params, measure))
     except (NameError, AssertionError, TypeError, ValueError) as exc:
         raise ValueError(f"submitit parameters: {one_line(exc).split(': ', 1)[-1]}") from None
     size = 1 if latency else max(1, points_per_job)
     chunks = [todo[i:i + size] for i in range(0, len(todo), size)]
     slurm = executor.cluster == "slurm"
-    threads = int(options["opts"]["threads"] or 1)
+    threads = int(measure.threads or 1)
     parallel = 1 if latency else max(1, (os.cpu_count() or 1) // threads)
     each = "one point, a whole device" if latency else f"up to {size} points"
     log(f"{len(chunks)} job(s) of {len(todo)} point(s) ({each} each) on submitit's "
@@ -72,12 +74,12 @@ def launch(todo: list[Point], store: Store, options: dict, *, folder: Path, clus
         while queue or running:
             if slurm and queue:  # one array: SLURM schedules it (--slurm-array-parallelism)
                 jobs = executor.map_array(PointsJob(), queue, [root] * len(queue),
-                                          [options] * len(queue))
+                                          [measure] * len(queue), [policy] * len(queue))
                 running.update(zip(jobs, queue))
                 queue = []
             while queue and len(running) < parallel:
                 chunk = queue.pop(0)
-                running[executor.submit(PointsJob(), chunk, root, options)] = chunk
+                running[executor.submit(PointsJob(), chunk, root, measure, policy)] = chunk
             for job in [j for j in running if j.done()]:
                 chunk = running.pop(job)
                 _collect(job, chunk, done, log, finished=done["jobs"] - len(queue) - len(running))

@@ -8,17 +8,17 @@ plots and a copy of every model's report under models/, so it reads on its own.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from pathlib import Path
 
-from ..report.compare import Comparison
-from .pipelines import (COMPARE_CONVENTIONS, Outcome, _options, _profile_item, _runtimes,
-                        _train_key)
-from .planning import Job, OutputFolder, plan
-from .run import log_line, run
-from .points import pairs_wanted
 from ..common import write_atomic
-from .store import DEFAULT_ROOT, Store, safe_name
+from ..report.compare import Comparison
+from .options import Measure, Policy, settle
+from .pipelines import COMPARE_CONVENTIONS, Outcome, profile_item
+from .planning import Job, OutputFolder, plan
+from .run import run
+from .store import Store, safe_name
 
 
 def default_folder(names: list[str], variants: bool, bases=None) -> Path:
@@ -34,21 +34,22 @@ def default_folder(names: list[str], variants: bool, bases=None) -> Path:
 
 
 def compare(names, out: str | Path | None = None, *, base: str | None = None,
-            bases: list[str] | None = None, input_size=None, batch: int = 1, device: str = "cpu",
-            threads: int | None = None, conventions=None, latency: bool = True,
-            fresh: bool = False, keep_noisy: bool = False, replace: bool = False,
-            force: bool = False, store: str | Path = DEFAULT_ROOT, progress: bool = True,
-            budget_s: float | None = None, runtimes=("eager",), mode: str = "eval",
-            sgd: bool = False, log=log_line) -> Outcome:
+            bases: list[str] | None = None, input_size=None, batch: int = 1,
+            measure: Measure | None = None, policy: Policy | None = None,
+            **options) -> Outcome:
     """Compare models: `names` a list (each against `base`, default the first) or "variants" (every
     registered variant against its own base; `bases` limits them to these bases' variants).
-    `budget_s`: seconds of timing per model and per pair (the profiler's defaults when None).
-    `runtimes`: deploy runtimes under which each model is also paired with its base, both prepared
-    for the runtime (archlab.profile.deploy.pairs): does a design choice's cost survive?
-    `mode="train"`: every model profiled for a training step (no paired timing then: the step
-    times of the table are each model's own)."""
+    The options are a Measure and a Policy (archlab.study.options), whole or by their fields, as for
+    profile_to: `budget_s` is then the seconds of timing per model and per pair; `runtimes`: deploy
+    runtimes under which each model is also paired with its base, both prepared for the runtime
+    (archlab.profile.deploy.pairs): does a design choice's cost survive? `mode="train"`: every
+    model profiled for a training step (no paired timing then: the step times of the table are
+    each model's own)."""
     from ..models import get_spec, list_variants
 
+    measure, policy = settle("compare", measure, policy, options,
+                             conventions=COMPARE_CONVENTIONS, per_module=False)
+    measure.check_here()
     variants = names == "variants"
     if variants:
         names, base = list_variants(bases), None
@@ -56,28 +57,23 @@ def compare(names, out: str | Path | None = None, *, base: str | None = None,
         names = [get_spec(n).name for n in names]
         base = get_spec(base).name if base else names[0]
         names = list(dict.fromkeys([base, *names]))
-    opts = _options(conventions or COMPARE_CONVENTIONS, latency, device, threads,
-                    {"per_module": False}, budget_s, mode, sgd)
-    runtimes = _runtimes(runtimes, latency)
-    if mode == "train" and len(runtimes) > 1:
-        raise ValueError("--runtime times inference: it cannot go with --mode train")
-    jobs = plan(names, input_size=input_size, batch=batch, device=device, threads=threads,
-                options=_train_key(opts) or None, force=force, say=log)
+    profiled = dataclasses.replace(measure, runtimes=("eager",))  # runtimes are for the pairs
+    jobs = plan(names, profiled, input_size=input_size, batch=batch, force=policy.force,
+                say=policy.log)
     folder = Path(out) if out else default_folder([j.name for j in jobs], variants, bases)
     outcome = Outcome(folder)
-    st = Store(store)
-    with OutputFolder(folder, kind="comparison", names=[j.name for j in jobs], replace=replace):
-        items = [_profile_item(j, st, opts, fresh=fresh, keep_noisy=keep_noisy, log=log)
-                 for j in jobs]
-        outcome.tally = run(items, fresh=fresh, progress=progress, log=log)
+    st = Store(policy.store)
+    with OutputFolder(folder, kind="comparison", names=[j.name for j in jobs],
+                      replace=policy.replace):
+        items = [profile_item(j, st, profiled, policy) for j in jobs]
+        outcome.tally = run(items, fresh=policy.fresh, progress=policy.progress, log=policy.log)
         reports = [r for r in outcome.tally.results.values() if r.complete]
         comp = Comparison(reports, base=base, failures={
             n: e for n, e in outcome.tally.failures.items() if n not in outcome.tally.results})
-        for runtime in runtimes if pairs_wanted(opts) else ():
+        for runtime in measure.runtimes if measure.pairs_wanted else ():
             if outcome.interrupted is not None:
                 break
-            tally = _pair(comp, {j.name: j for j in jobs}, st, runtime=runtime, fresh=fresh,
-                          keep_noisy=keep_noisy, progress=progress, log=log, opts=opts)
+            tally = _pair(comp, {j.name: j for j in jobs}, st, measure, policy, runtime=runtime)
             if runtime == "eager":
                 outcome.pairs, comp.paired = tally, tally.results
             else:
@@ -100,8 +96,8 @@ def _write(comp: Comparison, folder: Path) -> dict:
     return write_comparison(comp, folder, where)
 
 
-def _pair(comp: Comparison, jobs: dict[str, Job], store: Store, *, runtime, fresh, keep_noisy,
-          progress, log, opts):
+def _pair(comp: Comparison, jobs: dict[str, Job], store: Store, measure: Measure,
+          policy: Policy, *, runtime: str):
     """Time each model side by side with its base (both measured with latency, same input), both
     run under `runtime` ("eager": as they are)."""
     from .points import pair_item
@@ -116,10 +112,9 @@ def _pair(comp: Comparison, jobs: dict[str, Job], store: Store, *, runtime, fres
             skipped[model] = {"base": b, "skipped": f"no paired ratio: input {_shape(mj)} differs "
                                                     f"from the base's {_shape(bj)}"}
             continue
-        items.append(pair_item(model, mj, bj, store, opts, keep_noisy=keep_noisy, log=log,
-                               runtime=runtime))
-    tally = run(items, fresh=fresh, progress=progress,
-                unit="pair" if runtime == "eager" else f"pair under {runtime}", log=log)
+        items.append(pair_item(model, mj, bj, store, measure, policy, runtime=runtime))
+    tally = run(items, fresh=policy.fresh, progress=policy.progress,
+                unit="pair" if runtime == "eager" else f"pair under {runtime}", log=policy.log)
     for name, why in tally.failures.items():
         tally.results[name] = {"base": comp.bases.get(name), "error": why}
     tally.results.update(skipped)

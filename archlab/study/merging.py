@@ -21,7 +21,7 @@ from .grid import label as row_label
 from .pipelines import Outcome
 from .planning import OutputFolder
 from .run import log_line
-from .store import digest
+from .store import digest, identity
 
 FINGERPRINT = ("device", "device_name", "torch", "cuda", "threads")
 
@@ -72,7 +72,8 @@ def read_store(root: str | Path, log=log_line) -> list[Entry]:
             log(f"left out {meta_path.parent}: {first_line(exc)}")
             continue
         if isinstance(meta, dict) and meta.get("complete") and isinstance(meta.get("key"), dict):
-            out.append(Entry(report, meta["key"], root, bool(meta.get("latency"))))
+            held = meta["key"].get("holds") or {}
+            out.append(Entry(report, meta["key"], root, bool(held.get("latency"))))
     return out
 
 
@@ -94,12 +95,12 @@ def device_labels(fingerprints: list[dict]) -> dict[str, str]:
 
 
 def _pick(entries: list[Entry]) -> tuple[list[Entry], int]:
-    """One entry per (spec, input, batch, options, fingerprint): with latency first, then newest."""
+    """One entry per (spec, input, batch, measure options, fingerprint): with latency first, then newest."""
     best: dict[str, Entry] = {}
     for e in entries:
         r = e.report
         what = json.dumps([digest(e.key["spec"]), r.input.get("shape"), r.input.get("batch"),
-                           e.key.get("options"), e.fingerprint], sort_keys=True, default=str)
+                           e.key.get("measure"), e.fingerprint], sort_keys=True, default=str)
         rank = (e.latency, str(r.env.get("date") or ""))
         if what not in best or rank > (best[what].latency, str(best[what].report.env.get("date") or "")):
             best[what] = e
@@ -160,7 +161,7 @@ def _relabel(report: Report, text: str) -> Report:
 
 def _pairs(chosen: list[Entry], labels: dict[int, str], bases: dict[str, str]) -> dict:
     """Paired timings whose model and base were both taken from the store the pair was timed in."""
-    index = {(str(e.store), digest(e.key)): labels[i] for i, e in enumerate(chosen)}
+    index = {(str(e.store), digest(identity(e.key))): labels[i] for i, e in enumerate(chosen)}
     out = {}
     for root in {e.store for e in chosen}:
         for path in sorted((root / "pairs").glob("*/*.json")):

@@ -11,12 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..profile.count.conventions import RECORDER_CONVENTIONS, check_conventions
-from ..profile.core.env import check_device
+from ..profile.count.conventions import RECORDER_CONVENTIONS
 from ..results import Report, merge_latency
+from .options import Measure, Policy, settle
 from .planning import Job, OutputFolder, plan
-from .run import Item, Tally, log_line, run
-from .store import DEFAULT_ROOT, Store, safe_name
+from .run import Item, Tally, run
+from .store import Store, safe_name
 
 # comparisons count under the recorder's own conventions (fvcore and thop trace slowly)
 COMPARE_CONVENTIONS = RECORDER_CONVENTIONS
@@ -42,49 +42,47 @@ class Outcome:
         return self.tally.ok and (self.pairs is None or self.pairs.ok)
 
 
-def _profile_item(job: Job, store: Store, opts: dict, *, fresh: bool, keep_noisy: bool,
-                  log, runtimes=()) -> Item:
+def profile_item(job: Job, store: Store, measure: Measure, policy: Policy) -> Item:
     """How one model is looked up, measured (completing a stored incomplete profile when there is
-    one; then under each deploy runtime in `runtimes`, beyond eager), and stored."""
+    one; then under each deploy runtime of the measure beyond eager), and stored."""
     from ..profile import profile_module
 
-    latency, conventions = opts["latency"], opts["conventions"]
+    log = policy.log
 
-    def measure(progress) -> Report:
+    def measure_it(progress) -> Report:
         common = dict(batch=job.batch, model_name=job.name, spec=job.spec, progress=progress,
-                      on_error="record", **opts)
-        partial = None if fresh else store.partial(job.name, job.key)
+                      on_error="record", **measure.profiler_args())
+        partial = None if policy.fresh else store.partial(job.name, job.key)
         counted = partial is not None and partial.totals.get("macs") is not None and \
-            set(conventions) <= set(partial.env.get("conventions") or ())
-        if counted and latency:
+            set(measure.conventions) <= set(partial.env.get("conventions") or ())
+        if counted and measure.latency:
             log(f"{job.name}: completing the stored incomplete profile (timing only)")
-            timed = profile_module(job.model, job.shape, **{**common, "count": False})
-            report = merge_latency(partial, timed)
+            report = merge_latency(partial, profile_module(job.model, job.shape, **common,
+                                                           count=False))
         else:
             report = profile_module(job.model, job.shape, **common)
         loaded = getattr(job.model, "loaded_checkpoint", None)
         if loaded is not None and loaded.note not in report.notes:
             report.notes.append(loaded.note)
-        if len(runtimes) > 1:
+        if len(measure.runtimes) > 1:
             from ..profile.deploy.runtimes import profile_runtimes
 
-            progress(f"deploy runtimes ({', '.join(runtimes[1:])})")
-            budget = {"budget_s": opts["budget_s"]} if "budget_s" in opts else {}
-            report.runtimes = profile_runtimes(job.model, job.shape, runtimes, batch=job.batch,
-                                               device=opts["device"], threads=opts["threads"],
-                                               **budget)
+            progress(f"deploy runtimes ({', '.join(measure.runtimes[1:])})")
+            budget = {} if measure.budget_s is None else {"budget_s": measure.budget_s}
+            report.runtimes = profile_runtimes(job.model, job.shape, measure.runtimes,
+                                               batch=job.batch, device=measure.device,
+                                               threads=measure.threads, **budget)
         if report.timing.get("reliable") is False:
             log(f"{job.name}: ⚠ latency not reliable: " + "; ".join(report.timing["warnings"]))
         return report
 
     def save(report: Report) -> None:  # an incomplete report too: the next run completes it
-        store.save(report, job.key, latency=latency)
+        store.save(report, job.key)
 
     return Item(job.name,
-                lookup=lambda: None if fresh else store.lookup(
-                    job.name, job.key, latency=latency, conventions=conventions,
-                    keep_noisy=keep_noisy),
-                measure=measure, save=save, save_partial=save, problem=_report_problem)
+                lookup=lambda: None if policy.fresh else store.lookup(
+                    job.name, job.key, keep_noisy=policy.keep_noisy),
+                measure=measure_it, save=save, save_partial=save, problem=_report_problem)
 
 
 def _report_problem(report: Report) -> str | None:
@@ -95,76 +93,36 @@ def _report_problem(report: Report) -> str | None:
     return ("failed: " if nothing else "measured with errors: ") + "; ".join(errors)
 
 
-def _options(conventions, latency, device, threads, extra, budget_s=None, mode="eval",
-             sgd=False) -> dict:
-    """The profiler's options of a pipeline; a training profile (mode="train") counts under the
-    recorder's own conventions unless told otherwise."""
-    check_device(device)
-    if mode not in ("eval", "train"):
-        raise ValueError(f"--mode must be eval or train; got {mode!r}")
-    if sgd and mode != "train":
-        raise ValueError("--sgd adds an optimizer step to a training step: it needs --mode train")
-    if mode == "train" and not conventions:
-        conventions = RECORDER_CONVENTIONS
-    timing = {} if budget_s is None else {"budget_s": budget_s}
-    train = {"mode": "train", "sgd": sgd} if mode == "train" else {}
-    return {"conventions": check_conventions(conventions), "latency": latency, "device": device,
-            "threads": threads, **timing, **train, **extra}
-
-
 def profile_to(name: str, out: str | Path | None = None, *, input_size=None, batch: int = 1,
-               device: str = "cpu", threads: int | None = None, conventions=None,
-               latency: bool = True, cuda_graph: bool = False, depth: int = 2, checkpoint=None,
-               fresh: bool = False, keep_noisy: bool = False, replace: bool = False,
-               force: bool = False, store: str | Path = DEFAULT_ROOT, progress: bool = True,
-               budget_s: float | None = None, runtimes=("eager",), mode: str = "eval",
-               sgd: bool = False, log=log_line) -> Outcome:
+               depth: int = 2, measure: Measure | None = None, policy: Policy | None = None,
+               **options) -> Outcome:
     """Profile one registered model (name grammar included) into `out` (default reports/NAME):
     report.json, modules.csv, summary.md and plots; reused from the store when it holds it.
-    `checkpoint`: weights to load first (see archlab.load_checkpoint); `budget_s`: seconds of
-    whole-model timing (archlab.profile.profile_module's default when None); `runtimes`: deploy
-    runtimes to measure beside eager (archlab.profile.deploy.runtimes); `mode="train"`: a training step
-    (forward and backward per module, memory saved for backward; `sgd` adds an optimizer step)."""
+    The options are a Measure and a Policy (archlab.study.options), given whole or by their fields:
+    e.g. `conventions`, `latency`, `device`, `threads`, `budget_s` (seconds of timing),
+    `checkpoint` (weights to load first), `runtimes` (deploy runtimes beside eager),
+    `mode="train"` (a training step; `sgd` adds an optimizer step); `fresh`, `keep_noisy`,
+    `replace`, `force`, `store`, `progress`, `log`."""
     from ..profile import DEFAULT_CONVENTIONS
     from ..report.files import write_report
 
     if depth < 0:
         raise ValueError(f"--depth must be 0 or more; got {depth}")
-    if cuda_graph and not str(device).startswith("cuda"):
-        raise ValueError("--cuda-graph needs --device cuda")
-    extra = {"cuda_graph": True} if cuda_graph else {}
-    opts = _options(conventions or (DEFAULT_CONVENTIONS if mode == "eval" else None), latency,
-                    device, threads, extra, budget_s, mode, sgd)
-    runtimes = _runtimes(runtimes, latency)
-    key_options = {**extra, **({"runtimes": runtimes} if len(runtimes) > 1 else {}),
-                   **_train_key(opts)}
-    [job] = plan([name], input_size=input_size, batch=batch, device=device, threads=threads,
-                 options=key_options or None, force=force, checkpoint=checkpoint, say=log)
+    measure, policy = settle("profile_to", measure, policy, options,
+                             conventions=DEFAULT_CONVENTIONS, per_module=True)
+    measure.check_here()
+    [job] = plan([name], measure, input_size=input_size, batch=batch, force=policy.force,
+                 say=policy.log)
     folder = Path(out) if out else Path("reports") / safe_name(job.name)
     outcome = Outcome(folder)
-    with OutputFolder(folder, kind="report", names=[job.name], replace=replace):
-        item = _profile_item(job, Store(store), opts, fresh=fresh, keep_noisy=keep_noisy, log=log,
-                             runtimes=runtimes)
-        outcome.tally = run([item], fresh=fresh, progress=progress, log=log, reraise=(ValueError,))
+    with OutputFolder(folder, kind="report", names=[job.name], replace=policy.replace):
+        item = profile_item(job, Store(policy.store), measure, policy)
+        outcome.tally = run([item], fresh=policy.fresh, progress=policy.progress, log=policy.log,
+                            reraise=(ValueError,))
         outcome.result = outcome.tally.results.get(job.name)
         if outcome.result is not None and not _measured_nothing(outcome.result):
             outcome.paths = write_report(outcome.result, folder, depth=depth)
     return outcome
-
-
-def _train_key(opts: dict) -> dict:
-    """What a training profile adds to a measurement's key (nothing for inference)."""
-    return {k: opts[k] for k in ("mode", "sgd") if k in opts}
-
-
-def _runtimes(runtimes, latency: bool) -> list[str]:
-    """The deploy runtimes asked for, checked (eager first); they are timings: not without latency."""
-    from ..profile.deploy.runtimes import check_runtimes
-
-    names = check_runtimes(runtimes or ("eager",))
-    if len(names) > 1 and not latency:
-        raise ValueError("--runtime times the model: it cannot go with --no-latency")
-    return names
 
 
 def _measured_nothing(report: Report) -> bool:

@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .options import Measure
 from .store import request_key
 
 # a request this many times the model's default input (pixels x batch) gets its memory estimated
@@ -51,18 +52,15 @@ def parse_input(text: str | None, default) -> tuple[int, ...]:
     return tuple(nums) if len(nums) == 3 else (default[0], *nums)
 
 
-def plan(names, *, input_size=None, batch: int = 1, device: str = "cpu",
-         threads: int | None = None, options: dict | None = None, force: bool = False,
-         checkpoint: str | Path | None = None, say=lambda msg: None) -> list[Job]:
+def plan(names, measure: Measure, *, input_size=None, batch: int = 1, force: bool = False,
+         say=lambda msg: None) -> list[Job]:
     """Resolve, build and check every model; the jobs in order (a name given twice runs once).
-    `input_size`: a (C, H, W) tuple, 'HxW' text, or None for each model's own. `checkpoint`:
-    weights loaded into the model now (a file that does not fit fails here), and part of the key."""
+    `input_size`: a (C, H, W) tuple, 'HxW' text, or None for each model's own. The measure's
+    checkpoint is loaded into each model now (a file that does not fit fails here)."""
     from ..models import get_spec, load_checkpoint
 
     if not isinstance(batch, int) or batch < 1:
         raise ValueError(f"--batch must be at least 1; got {batch}")
-    if threads is not None and threads < 1:
-        raise ValueError(f"--threads must be at least 1; got {threads}")
     jobs: dict[str, Job] = {}
     for name in names:
         spec = get_spec(name)
@@ -74,28 +72,16 @@ def plan(names, *, input_size=None, batch: int = 1, device: str = "cpu",
         check = getattr(model, "check_input", None)
         if check is not None:
             check(torch.empty(batch, *shape, device="meta"))
-        extra = dict(options or {})
-        if checkpoint is not None:  # measured with these weights: others' reports are no answer
-            extra["checkpoint"] = _file_key(checkpoint)
-            model.loaded_checkpoint = load_checkpoint(model, checkpoint)
-        key = request_key(spec.to_dict(), shape, batch, device,
-                          threads or torch.get_num_threads(), options=extra or None)
+        if measure.checkpoint is not None:  # measured with these weights: part of the key
+            model.loaded_checkpoint = load_checkpoint(model, measure.checkpoint)
+        key = request_key(spec.to_dict(), shape, batch, measure)
         jobs[spec.name] = Job(spec.name, spec, shape, batch, key, model)
         default = spec.input_size
         if not force and batch * _pixels(shape) > LARGE * _pixels(default):
             say(f"{spec.name}: estimating the memory of {'x'.join(map(str, shape))} at batch "
                 f"{batch} (a pass on the meta device)")
-            check_memory(model, shape, batch, device, spec.name)
+            check_memory(model, shape, batch, measure.device, spec.name)
     return list(jobs.values())
-
-
-def _file_key(path) -> dict:
-    """A file as it is now (path, size, modification time), for the key of a measurement."""
-    p = Path(path)
-    if not p.is_file():
-        raise ValueError(f"no checkpoint file {path}")
-    st = p.stat()
-    return {"path": str(p.resolve()), "bytes": st.st_size, "mtime_ns": st.st_mtime_ns}
 
 
 def _pixels(shape) -> int:

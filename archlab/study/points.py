@@ -1,7 +1,7 @@
 """Measuring sweep points: one path, whichever launcher runs it.
 
 Each point is planned (checked and built), then measured through the profile item every pipeline uses
-(`_profile_item`: store lookup first, then profile, then `Store.save`), and, when latency is measured,
+(`profile_item`: store lookup first, then profile, then `Store.save`), and, when latency is measured,
 timed side by side with its base at the same input and batch (the paired timing `compare` makes,
 under the same key, so the two commands share it). The local launcher calls `measure_points` in
 process; a submitit job calls `run_points`, the module-level function a cluster job can import,
@@ -14,23 +14,22 @@ import socket
 import sys
 
 from .grid import Point
-from .pipelines import _profile_item, _train_key
+from .options import Measure, Policy
+from .pipelines import profile_item
 from .planning import Job, plan
 from .run import Item, Tally, one_line, run
 from .store import Store, pair_key
 
 
-def plan_points(points, *, device: str, threads: int | None, force: bool = False,
-                options: dict | None = None,
+def plan_points(points, measure: Measure, *, force: bool = False,
                 log=lambda msg: None) -> tuple[dict[str, Job], dict[str, str]]:
     """Plan each point on its own (label -> Job); a point that cannot be built or cannot take its
-    input is kept with the one-line reason (label -> why), never stopping the others. `options`:
-    what else is part of the points' keys (a training profile's mode)."""
+    input is kept with the one-line reason (label -> why), never stopping the others."""
     jobs, invalid = {}, {}
     for p in points:
         try:
-            [job] = plan([p.name], input_size=tuple(p.shape), batch=p.batch, device=device,
-                         threads=threads, options=options, force=force, say=log)
+            [job] = plan([p.name], measure, input_size=tuple(p.shape), batch=p.batch, force=force,
+                         say=log)
         except (ValueError, RuntimeError, MemoryError) as exc:
             invalid[p.label] = one_line(exc).split(": ", 1)[-1]
             continue
@@ -38,56 +37,41 @@ def plan_points(points, *, device: str, threads: int | None, force: bool = False
     return jobs, invalid
 
 
-def pairs_wanted(opts: dict) -> bool:
-    """Points are paired with their base when they are timed for inference."""
-    return bool(opts["latency"]) and opts.get("mode", "eval") == "eval"
-
-
-def pair_settings(budget_s: float | None, runtime: str = "eager") -> dict:
-    """How a model is timed beside its base (part of the pair's key), under `runtime`."""
-    from ..profile.timing.paired import PAIR_BUDGET_S, PAIR_ROUNDS, PAIR_WARMUP
-
-    settings = {"warmup": PAIR_WARMUP, "rounds": PAIR_ROUNDS, "budget_s": budget_s or PAIR_BUDGET_S}
-    return settings if runtime == "eager" else {**settings, "runtime": runtime}
-
-
-def pair_item(label: str, mj: Job, bj: Job, store: Store, opts: dict, *, keep_noisy: bool,
-              log, runtime: str = "eager") -> Item:
+def pair_item(label: str, mj: Job, bj: Job, store: Store, measure: Measure, policy: Policy, *,
+              runtime: str = "eager") -> Item:
     """The paired timing of one model with its base (both built in this process), both run under
     `runtime` ("eager": as they are)."""
-    from ..profile.timing.paired import paired_latency
     from ..profile.deploy.pairs import paired_runtime_latency
+    from ..profile.timing.paired import PAIR_BUDGET_S, paired_latency
 
-    settings = pair_settings(opts.get("budget_s"), runtime)
-    key = pair_key(mj.key, bj.key, settings)
+    key = pair_key(mj.key, bj.key, runtime)
 
-    def measure(progress):
+    def measure_it(progress):
         progress("timing side by side with the base"
                  + ("" if runtime == "eager" else f", both under {runtime}"))
-        common = dict(batch=mj.batch, device=opts["device"], threads=opts["threads"],
-                      budget_s=settings["budget_s"])
+        common = dict(batch=mj.batch, device=measure.device, threads=measure.threads,
+                      budget_s=measure.budget_s or PAIR_BUDGET_S)
         got = (paired_latency(mj.model, bj.model, mj.shape, **common) if runtime == "eager"
                else paired_runtime_latency(mj.model, bj.model, mj.shape, runtime, **common))
         if got.get("reliable") is False:
-            log(f"{label} vs {bj.name}: ⚠ paired latency not reliable: " + "; ".join(got["warnings"]))
+            policy.log(f"{label} vs {bj.name}: ⚠ paired latency not reliable: "
+                       + "; ".join(got["warnings"]))
         return {"base": bj.name, **got}
 
-    return Item(label, lookup=lambda: store.lookup_pair(mj.name, bj.name, key, keep_noisy),
-                measure=measure, save=lambda r: store.save_pair(mj.name, bj.name, key, r))
+    return Item(label, lookup=lambda: store.lookup_pair(mj.name, bj.name, key, policy.keep_noisy),
+                measure=measure_it, save=lambda r: store.save_pair(mj.name, bj.name, key, r))
 
 
-def measure_points(points, jobs: dict[str, Job], store: Store, opts: dict, *, fresh: bool,
-                   keep_noisy: bool, progress: bool, log,
+def measure_points(points, jobs: dict[str, Job], store: Store, measure: Measure, policy: Policy, *,
                    wrap=lambda item: item) -> tuple[Tally, Tally | None]:
     """Profile every planned point (reusing the store), then, with latency, pair each timed point
     with its base. `jobs` holds the points' jobs and their bases' (by label); `wrap(item)` may
     dress each profile item (a job announces each point in its log)."""
     todo = [p for p in points if p.label in jobs]
-    items = [wrap(dataclasses.replace(_profile_item(jobs[p.label], store, opts, fresh=fresh,
-                                                    keep_noisy=keep_noisy, log=log), name=p.label))
-             for p in todo]
-    tally = run(items, fresh=fresh, progress=progress, unit="point", log=log)
-    if not pairs_wanted(opts) or tally.interrupted is not None:
+    items = [wrap(dataclasses.replace(profile_item(jobs[p.label], store, measure, policy),
+                                      name=p.label)) for p in todo]
+    tally = run(items, fresh=policy.fresh, progress=policy.progress, unit="point", log=policy.log)
+    if not measure.pairs_wanted or tally.interrupted is not None:
         return tally, None
     pairs = []
     for p in todo:
@@ -95,9 +79,9 @@ def measure_points(points, jobs: dict[str, Job], store: Store, opts: dict, *, fr
         if p.base_name is None or report is None or report.totals.get("latency_ms") is None:
             continue  # a failed point already says why in its row
         if p.base in jobs:
-            pairs.append(pair_item(p.label, jobs[p.label], jobs[p.base], store, opts,
-                                   keep_noisy=keep_noisy, log=log))
-    return tally, run(pairs, fresh=fresh, progress=progress, unit="pair", log=log)
+            pairs.append(pair_item(p.label, jobs[p.label], jobs[p.base], store, measure, policy))
+    return tally, run(pairs, fresh=policy.fresh, progress=policy.progress, unit="pair",
+                      log=policy.log)
 
 
 def _job_log(msg: str) -> None:
@@ -112,24 +96,20 @@ def _announced(item: Item, log) -> Item:
     return dataclasses.replace(item, measure=measure)
 
 
-def run_points(points: list[Point], store_root: str, options: dict) -> dict:
+def run_points(points: list[Point], store_root: str, measure: Measure, policy: Policy) -> dict:
     """A job's work: plan `points` (and their bases, for pairing), measure what the store at
     `store_root` lacks, save it there, and return what it did: labels measured, reused and failed,
     the key of every point (the parent reads the store with these), and the signal that cut it
-    short, if any. `options`: "opts" (the profile options), "fresh", "keep_noisy", "force"."""
-    opts = options["opts"]
+    short, if any."""
     log = _job_log
+    policy = dataclasses.replace(policy, log=log, progress=False)
     log(f"job on {socket.gethostname()}: {len(points)} point(s): " + ", ".join(p.label for p in points))
     labels = {p.label for p in points}
     bases = {p.base: Point(p.base, p.base_name, p.shape, p.batch) for p in points
-             if pairs_wanted(opts) and p.base is not None and p.base not in labels}
-    jobs, invalid = plan_points([*points, *bases.values()], device=opts["device"],
-                                threads=opts["threads"], force=options.get("force", False),
-                                options=_train_key(opts) or None, log=log)
-    tally, pairs = measure_points(points, jobs, Store(store_root), opts,
-                                  fresh=options.get("fresh", False),
-                                  keep_noisy=options.get("keep_noisy", False), progress=False,
-                                  log=log, wrap=lambda item: _announced(item, log))
+             if measure.pairs_wanted and p.base is not None and p.base not in labels}
+    jobs, invalid = plan_points([*points, *bases.values()], measure, force=policy.force, log=log)
+    tally, pairs = measure_points(points, jobs, Store(store_root), measure, policy,
+                                  wrap=lambda item: _announced(item, log))
     failures = {**{lab: why for lab, why in invalid.items() if lab in labels}, **tally.failures}
     log(f"job done: {tally.line('points: ')}" + (f"; pairs: {pairs.line()}" if pairs else ""))
     return {"points": {"measured": tally.measured, "reused": tally.reused, "failures": failures},

@@ -1,33 +1,35 @@
 """The store of finished measurements: one place where every profile and every paired timing is kept,
 keyed by what it measured, so any command reuses what any other measured.
 
-A key is (spec, input, batch, device, threads, versions of torch / archlab / fvcore / thop, and
-options that change what is measured). Layout, under the store's root (default reports/store):
+A key is (spec, input, batch, versions of torch / archlab / fvcore / thop) and the run's Measure
+(options.py): its "key" fields (device, threads, budget, training step, checkpoint, ...) and what the
+result "holds" (conventions, latency, per-module times, runtimes). Layout, under the store's root
+(default reports/store):
 
     reports/NAME/HASH/report.json   a profile (complete, or partial: marked incomplete)
-    reports/NAME/HASH/key.json      its key, what it holds (latency, conventions), whether it is
-                                    complete and its latency reliable
+    reports/NAME/HASH/key.json      its key, whether it is complete and its latency reliable
     pairs/MODEL__vs__BASE/HASH.json a paired timing with its key
 
-HASH is a digest of the key, so a lookup is one path. A report is reused when it is complete, holds
-what is asked now (latency, the conventions) and, when latency is asked for, its latency was
-reliable (an unreliable one is measured again unless `keep_noisy`). Files are written atomically
-(temporary file, then rename): an interrupted write never leaves half a file, and two runs that
-measure the same key replace one finished file with another.
+HASH is a digest of the whole key, so an exact lookup is one path. A report is reused when it is
+complete, was measured under the same "key" fields and holds at least what is asked now (a profile
+with per-module times answers a comparison that needs none, never the other way round) and, when
+latency is asked for, its latency was reliable (an unreliable one is measured again unless
+`keep_noisy`). Files are written atomically (common.write_atomic): an interrupted write never leaves
+half a file, and two runs that measure the same key replace one finished file with another.
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import re
-import sys
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+from .._version import __version__
 from ..common import write_atomic
 from ..results import Report, ReportError, load_report
+from .options import DEFAULT_ROOT, Measure, covers
 
-DEFAULT_ROOT = Path("reports") / "store"
 
 
 def current_versions() -> dict:
@@ -38,7 +40,7 @@ def current_versions() -> dict:
             out[pkg] = version(pkg)
         except PackageNotFoundError:
             out[pkg] = None
-    out["archlab"] = getattr(sys.modules.get("archlab"), "__version__", None)
+    out["archlab"] = __version__
     return out
 
 
@@ -47,21 +49,27 @@ def plain(obj):
     return json.loads(json.dumps(obj, default=str))
 
 
-def request_key(spec: dict, input_shape, batch: int, device: str, threads: int | None,
-                versions: dict | None = None, options: dict | None = None) -> dict:
-    """The identity of a measurement: two requests with equal keys measure the same thing.
-    `options`: settings that change what is measured (e.g. timing a CUDA graph), when set."""
-    key = {"spec": plain(spec), "input": [int(v) for v in input_shape], "batch": int(batch),
-           "device": str(device), "threads": threads,
-           "versions": versions if versions is not None else current_versions()}
-    if options:
-        key["options"] = plain(options)
-    return key
+def request_key(spec: dict, input_shape, batch: int, measure: Measure,
+                versions: dict | None = None) -> dict:
+    """The identity of a measurement: two requests with equal keys measure the same thing; see the
+    module doc for which parts must match and which a stored result may exceed."""
+    return {"spec": plain(spec), "input": [int(v) for v in input_shape], "batch": int(batch),
+            "versions": versions if versions is not None else current_versions(),
+            **plain(measure.key())}
 
 
-def pair_key(model_key: dict, base_key: dict, settings: dict) -> dict:
-    """The identity of a paired timing: what each side measures, and how the pair is timed."""
-    return {"model": plain(model_key), "base": plain(base_key), "settings": plain(settings)}
+def identity(key: dict) -> dict:
+    """A key less what its result holds: the part a stored result must match exactly."""
+    return {k: v for k, v in key.items() if k != "holds"}
+
+
+def pair_key(model_key: dict, base_key: dict, runtime: str = "eager") -> dict:
+    """The identity of a paired timing: what each side is, the runtime both run under, and how the
+    pair is timed (the harness's fixed settings)."""
+    from ..profile.timing.paired import PAIR_ROUNDS, PAIR_WARMUP
+
+    return {"model": identity(plain(model_key)), "base": identity(plain(base_key)),
+            "runtime": runtime, "harness": {"warmup": PAIR_WARMUP, "rounds": PAIR_ROUNDS}}
 
 
 def digest(key: dict) -> str:
@@ -84,24 +92,29 @@ class Store:
 
     def meta(self, name: str, key: dict) -> dict | None:
         """What key.json says of the entry (None when there is none, or it is another key's)."""
-        try:
-            meta = json.loads((self.folder(name, key) / "key.json").read_text())
-        except (OSError, ValueError):
-            return None
-        return meta if isinstance(meta, dict) and meta.get("key") == plain(key) else None
+        meta = _read_meta(self.folder(name, key))
+        return meta if meta is not None and meta["key"] == plain(key) else None
 
-    def lookup(self, name: str, key: dict, *, latency: bool = True, conventions=(),
-               keep_noisy: bool = False) -> Report | None:
-        """The stored report measured under `key`, if it is complete and holds what is asked;
-        else None."""
-        meta = self.meta(name, key)
-        if meta is None or not meta.get("complete"):
-            return None
-        if latency and (not meta.get("latency") or (meta.get("reliable") is False and not keep_noisy)):
-            return None
-        if not set(conventions or ()) <= set(meta.get("conventions") or ()):
-            return None
-        return self._load(name, key)
+    def lookup(self, name: str, key: dict, *, keep_noisy: bool = False) -> Report | None:
+        """A stored report that answers `key`: measured under its "key" fields, complete, holding at
+        least what it asks (the exact entry first, then any other of the model's); else None."""
+        exact = self.folder(name, key)
+        others = sorted(p for p in exact.parent.glob("*") if p != exact) if exact.parent.is_dir() else []
+        wanted, same = key["holds"], identity(plain(key))
+        for folder in [exact, *others]:
+            meta = _read_meta(folder)
+            if meta is None or not meta.get("complete") or identity(meta["key"]) != same:
+                continue
+            held = meta["key"].get("holds") or {}
+            if not covers(held, wanted):
+                continue
+            if wanted.get("latency") and meta.get("reliable") is False and not keep_noisy:
+                continue
+            try:
+                return load_report(folder / "report.json")
+            except ReportError:
+                continue
+        return None
 
     def partial(self, name: str, key: dict) -> Report | None:
         """The stored report of `key` that is not complete (an interrupted profile), if any."""
@@ -116,16 +129,14 @@ class Store:
         except ReportError:
             return None
 
-    def save(self, report: Report, key: dict, *, latency: bool) -> Path:
+    def save(self, report: Report, key: dict) -> Path:
         """Save the report, then its key (a key never points at a report that is not there). A report
         with an error note is kept but not complete: a rerun measures it again."""
         folder = self.folder(report.model, key)
         path = write_atomic(folder / "report.json", report.to_json())
         errors = any(n.startswith("error:") for n in report.notes)
-        meta = {"key": plain(key), "model": report.model, "latency": bool(latency),
-                "complete": report.complete and not errors,
-                "reliable": report.timing.get("reliable"),
-                "conventions": sorted(report.env.get("conventions") or [])}
+        meta = {"key": plain(key), "model": report.model, "complete": report.complete and not errors,
+                "reliable": report.timing.get("reliable")}
         write_atomic(folder / "key.json", json.dumps(meta, indent=1))
         return path
 
@@ -149,3 +160,11 @@ class Store:
     def save_pair(self, model: str, base: str, key: dict, result: dict) -> Path:
         return write_atomic(self.pair_path(model, base, key),
                             json.dumps({"key": plain(key), "result": result}, indent=1))
+
+
+def _read_meta(folder: Path) -> dict | None:
+    try:
+        meta = json.loads((folder / "key.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return meta if isinstance(meta, dict) and isinstance(meta.get("key"), dict) else None

@@ -15,11 +15,11 @@ from pathlib import Path
 
 from .comparing import _write
 from .grid import Point, default_folder, parse_batches, parse_grid, parse_inputs, points as grid_points
-from .pipelines import COMPARE_CONVENTIONS, Outcome, _options, _runtimes, _train_key
+from .options import Measure, Policy, settle
+from .pipelines import COMPARE_CONVENTIONS, Outcome
 from .planning import OutputFolder
-from .points import measure_points, pair_settings, pairs_wanted, plan_points
-from .run import log_line
-from .store import DEFAULT_ROOT, Store, pair_key
+from .points import measure_points, plan_points
+from .store import Store, pair_key
 
 LAUNCHERS = ("local", "submitit", "submitit-local")
 CLUSTER_EXTRA = "the submitit launcher needs the cluster extra: pip install -e '.[cluster]'"
@@ -37,27 +37,27 @@ class SweepOutcome(Outcome):
 
 
 def sweep(base: str, grid, out: str | Path | None = None, *, inputs=None, batches=(1,),
-          device: str = "cpu", threads: int | None = None, conventions=None, latency: bool = True,
           launcher: str = "local", cluster: str | None = None, executor: dict | None = None,
-          points_per_job: int = 8, jobs_folder: str | Path | None = None, fresh: bool = False,
-          keep_noisy: bool = False, replace: bool = False, force: bool = False,
-          store: str | Path = DEFAULT_ROOT, progress: bool = True, budget_s: float | None = None,
-          runtimes=("eager",), mode: str = "eval", sgd: bool = False,
-          log=log_line) -> SweepOutcome:
+          points_per_job: int = 8, jobs_folder: str | Path | None = None,
+          measure: Measure | None = None, policy: Policy | None = None,
+          **options) -> SweepOutcome:
     """Profile every combination of `grid` ({field: values} or ["FIELD=V1,V2", ...]) derived from
     `base`, at every input in `inputs` ("HxW,HxW", a list, or None for the base's own) and batch in
     `batches`, each against `base` at the same input and batch; write `out` (default
     reports/sweep/BASE-DIGEST). `launcher`: "local" (in process), "submitit" (submitit.AutoExecutor:
     SLURM where it exists, else local processes) or "submitit-local"; `cluster` forces an executor
     ("local", "slurm"); `executor`: parameters for its update_parameters (slurm_partition,
-    gpus_per_node, timeout_min, ...); `points_per_job`: counting-only points per job; `runtimes`:
-    eager only (the option is shared with compare, which times deploy runtimes); `mode="train"`:
-    every point profiled for a training step (then not paired: each step time is its own)."""
+    gpus_per_node, timeout_min, ...); `points_per_job`: counting-only points per job. The options
+    are a Measure and a Policy (archlab.study.options), whole or by their fields, as for compare
+    (runtimes: eager only); `mode="train"`: every point profiled for a training step (then not
+    paired: each step time is its own)."""
     from ..models import get_spec
 
+    measure, policy = settle("sweep", measure, policy, options,
+                             conventions=COMPARE_CONVENTIONS, per_module=False)
     if launcher not in LAUNCHERS:
         raise ValueError(f"unknown launcher {launcher!r}; use one of {', '.join(LAUNCHERS)}")
-    if len(_runtimes(runtimes, latency)) > 1:
+    if len(measure.runtimes) > 1:
         raise ValueError("a sweep times eager PyTorch only; compare the points you pick with "
                          "`archlab compare models ... --runtime`")
     if points_per_job < 1:
@@ -65,43 +65,38 @@ def sweep(base: str, grid, out: str | Path | None = None, *, inputs=None, batche
     remote = launcher != "local"
     if remote and cluster is None and launcher == "submitit-local":
         cluster = "local"
-    if remote:
+    if remote:  # the device is the jobs', not this machine's; they measure with the key's threads
         _need_submitit()
+        import torch
+
+        measure = dataclasses.replace(measure, threads=measure.threads or (executor or {}).get(
+            "cpus_per_task") or torch.get_num_threads())
+    else:
+        measure.check_here()
     spec = get_spec(base)
     grid = parse_grid(spec, grid)
     shapes, batches = parse_inputs(inputs, spec.input_size), parse_batches(batches)
-    # the options of every profile; on a cluster the device is the jobs', not this machine's
-    opts = _options(conventions or COMPARE_CONVENTIONS, latency, "cpu" if remote else device,
-                    threads, {"per_module": False}, budget_s, mode, sgd)
-    opts["device"] = device
-    if remote:  # the jobs measure with as many threads as the keys say, wherever they run
-        import torch
-
-        opts["threads"] = threads or (executor or {}).get("cpus_per_task") or torch.get_num_threads()
     everything = grid_points(spec, grid, shapes, batches)
     # on a cluster the memory a point needs is checked by its job, on the device that runs it
-    jobs, invalid = plan_points(everything, device=device, threads=opts["threads"],
-                                force=force or remote, options=_train_key(opts) or None, log=log)
+    jobs, invalid = plan_points(everything, measure, force=policy.force or remote, log=policy.log)
     if not jobs:
         raise ValueError(f"no point of the sweep can be built: {next(iter(invalid.items()))[1]}")
     for label, why in invalid.items():
-        log(f"{label}: invalid: {why}")
+        policy.log(f"{label}: invalid: {why}")
     folder = Path(out) if out else default_folder(spec.name, grid, shapes, batches)
     outcome = SweepOutcome(folder, invalid=invalid, launcher=launcher)
-    st = Store(store)
-    with OutputFolder(folder, kind="comparison", names=[p.label for p in everything], replace=replace):
+    st = Store(policy.store)
+    with OutputFolder(folder, kind="comparison", names=[p.label for p in everything],
+                      replace=policy.replace):
         keys, unfinished = {label: job.key for label, job in jobs.items()}, {}
         valid = [p for p in everything if p.label in jobs]
         if remote:
-            unfinished = _submit(outcome, valid, jobs, keys, st, opts, fresh=fresh,
-                                 keep_noisy=keep_noisy, force=force, cluster=cluster,
+            unfinished = _submit(outcome, valid, jobs, keys, st, measure, policy, cluster=cluster,
                                  params=dict(executor or {}), points_per_job=points_per_job,
-                                 jobs_folder=Path(jobs_folder or folder / "jobs"), log=log)
+                                 jobs_folder=Path(jobs_folder or folder / "jobs"))
         else:
-            outcome.tally, outcome.pairs = measure_points(valid, jobs, st, opts, fresh=fresh,
-                                                          keep_noisy=keep_noisy, progress=progress,
-                                                          log=log)
-        comp = _table(everything, keys, st, opts, invalid, outcome, unfinished)
+            outcome.tally, outcome.pairs = measure_points(valid, jobs, st, measure, policy)
+        comp = _table(everything, keys, st, measure, invalid, outcome, unfinished)
         outcome.result = comp
         outcome.paths = _write(comp, folder)
         outcome.table, paths = _write_sweep(comp, everything, grid, folder, outcome)
@@ -109,25 +104,23 @@ def sweep(base: str, grid, out: str | Path | None = None, *, inputs=None, batche
     return outcome
 
 
-def _submit(outcome, valid, jobs, keys, store: Store, opts: dict, *, fresh, keep_noisy, force,
-            cluster, params, points_per_job, jobs_folder: Path, log) -> dict:
+def _submit(outcome, valid, jobs, keys, store: Store, measure: Measure, policy: Policy, *,
+            cluster, params, points_per_job, jobs_folder: Path) -> dict:
     """Submit the points the store lacks as submitit jobs and wait for them; count what they did in
     `outcome`, update `keys` with the keys the jobs stored under, and return label -> why for the
     points a job ended without."""
     from . import cluster as submitting
 
-    todo = [p for p in valid if fresh or not _stored(p, jobs, store, opts, keep_noisy)]
+    todo = [p for p in valid if policy.fresh or not _stored(p, jobs, store, measure, policy)]
     outcome.tally.reused = [p.label for p in valid if p not in todo]
     if outcome.tally.reused:
-        log(f"reusing {len(outcome.tally.reused)} stored point(s) with the same key")
+        policy.log(f"reusing {len(outcome.tally.reused)} stored point(s) with the same key")
     for job in jobs.values():
         job.model = None  # built to check it; the jobs build their own
     if not todo:
         return {}
-    done = submitting.launch(todo, store, {"opts": opts, "fresh": fresh,
-                                                  "keep_noisy": keep_noisy, "force": force},
-                             folder=jobs_folder, cluster=cluster, params=params,
-                             points_per_job=points_per_job, log=log)
+    done = submitting.launch(todo, store, measure, policy, folder=jobs_folder, cluster=cluster,
+                             params=params, points_per_job=points_per_job, log=policy.log)
     outcome.tally.merge(done["tally"])
     outcome.pairs, outcome.jobs = done["pairs"], done["jobs"]
     keys.update(done["keys"])
@@ -141,29 +134,27 @@ def _need_submitit() -> None:
         raise ValueError(CLUSTER_EXTRA) from None
 
 
-def _stored(p: Point, jobs, store: Store, opts: dict, keep_noisy: bool) -> bool:
+def _stored(p: Point, jobs, store: Store, measure: Measure, policy: Policy) -> bool:
     """The point (and, with latency, its pairing with the base) is in the store already."""
     job = jobs[p.label]
-    if store.lookup(job.name, job.key, latency=opts["latency"], conventions=opts["conventions"],
-                    keep_noisy=keep_noisy) is None:
+    if store.lookup(job.name, job.key, keep_noisy=policy.keep_noisy) is None:
         return False
-    if not pairs_wanted(opts) or p.base not in jobs:
+    if not measure.pairs_wanted or p.base not in jobs:
         return True
-    key = pair_key(job.key, jobs[p.base].key, pair_settings(opts.get("budget_s")))
-    return store.lookup_pair(job.name, p.base_name, key, keep_noisy) is not None
+    key = pair_key(job.key, jobs[p.base].key)
+    return store.lookup_pair(job.name, p.base_name, key, policy.keep_noisy) is not None
 
 
-def _table(everything, keys, store: Store, opts: dict, invalid: dict, outcome, unfinished: dict):
+def _table(everything, keys, store: Store, measure: Measure, invalid: dict, outcome,
+           unfinished: dict):
     """The Comparison of what the store holds now for every point, read under the keys it was
     measured with; a point it lacks is a row with the reason (invalid, failed, or its job ended)."""
     from ..report.compare import Comparison
 
     reports, paired, failures = {}, {}, dict(invalid)
-    settings = pair_settings(opts.get("budget_s"))
     for p in everything:
         key = keys.get(p.label)
-        found = None if key is None else store.lookup(
-            p.name, key, latency=opts["latency"], conventions=opts["conventions"], keep_noisy=True)
+        found = None if key is None else store.lookup(p.name, key, keep_noisy=True)
         if found is None:
             why = outcome.tally.failures.get(p.label) or unfinished.get(p.label)
             if why and p.label not in invalid:
@@ -171,8 +162,8 @@ def _table(everything, keys, store: Store, opts: dict, invalid: dict, outcome, u
                 outcome.tally.failures.setdefault(p.label, why)
             continue
         reports[p.label] = dataclasses.replace(found, model=p.label)
-        if pairs_wanted(opts) and p.base is not None and keys.get(p.base) is not None:
-            got = store.lookup_pair(p.name, p.base_name, pair_key(key, keys[p.base], settings), True)
+        if measure.pairs_wanted and p.base is not None and keys.get(p.base) is not None:
+            got = store.lookup_pair(p.name, p.base_name, pair_key(key, keys[p.base]), True)
             if got is not None:
                 paired[p.label] = {**got, "base": p.base}
             elif outcome.pairs is not None and p.label in outcome.pairs.failures:

@@ -1,0 +1,42 @@
+"""archlab compare: every design-choice variant against its base, or any set of models."""
+from __future__ import annotations
+
+from .common import Parser, ended, err, finished_line, measure_arguments, options
+
+OWN_CONVENTIONS = "those archlab counts itself, not fvcore or thop"
+
+
+def add(sub) -> None:
+    p = sub.add_parser("compare", help="compare design-choice variants or any set of models")
+    what = p.add_subparsers(dest="what", required=True, parser_class=Parser)
+    v = what.add_parser("variants", help="every registered variant against its base")
+    v.add_argument("--base", nargs="+", metavar="NAME", help="only the variants of these models")
+    measure_arguments(v, conventions=OWN_CONVENTIONS)
+    v.add_argument("--out", metavar="DIR",
+                   help="default reports/variants/all (or reports/variants/BASE+... with --base)")
+    m = what.add_parser("models", help="any models, against the first (or --base)")
+    m.add_argument("names", nargs="+", metavar="NAME")
+    m.add_argument("--base", metavar="NAME",
+                   help="the model the others are compared with (default: the first)")
+    measure_arguments(m, conventions=OWN_CONVENTIONS)
+    m.add_argument("--out", metavar="DIR", help="default reports/compare/A+B+...")
+
+
+def run(args) -> int:
+    from .. import study
+
+    names = "variants" if args.what == "variants" else args.names
+    bases = args.base if args.what == "variants" else None
+    base = args.base if args.what == "models" else None
+    measure, policy = options(args)
+    outcome = study.compare(names, args.out, base=base, bases=bases, input_size=args.input,
+                            batch=args.batch, measure=measure, policy=policy)
+    comp = outcome.result
+    if outcome.interrupted is not None:
+        err(f"interrupted: {len(comp.reports)} finished report(s) kept in {outcome.folder} and "
+            "tabled; run the same command again to measure only what is missing")
+    else:
+        if comp.reports:
+            print(comp.to_markdown(), end="")
+        err(f"{finished_line(outcome)}; wrote {outcome.folder}/: {', '.join(outcome.paths)}")
+    return ended(outcome)

@@ -1,0 +1,41 @@
+"""archlab show: a saved report or comparison, printed."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from .common import EXIT_OK, FORMATS
+
+
+def add(sub) -> None:
+    p = sub.add_parser("show", help="print a saved report (folder or report.json) or comparison")
+    p.add_argument("path", help="e.g. reports/dite18 or reports/variants/all")
+    p.add_argument("--depth", type=int, default=2, metavar="D", help="module-tree depth shown (default 2)")
+    p.add_argument("--root", default="", metavar="MODULE", help="show only this module's subtree")
+    p.add_argument("--format", choices=FORMATS, default="table", help="how the table is printed")
+
+
+def run(args) -> int:
+    from ..report.compare import load_comparison
+    from ..report.display import module_table, render
+    from ..report.tables import totals_lines
+    from ..results import load_report
+
+    path = Path(args.path)
+    if (path / "comparison.json").exists() or path.name == "comparison.json":
+        comp = load_comparison(path)
+        if args.format in ("csv", "json"):
+            print(render(comp.to_frame(), args.format), end="" if args.format == "csv" else "\n")
+        else:
+            print(comp.to_markdown(), end="")
+        return EXIT_OK
+    report = load_report(path)  # checked field by field before anything is printed
+    if args.root:
+        try:
+            report.row(args.root)
+        except KeyError:
+            raise ValueError(f"no module {args.root!r} in the report of {report.model}") from None
+    text = module_table(report, args.depth, args.format, root=args.root)
+    if args.format in ("table", "md"):
+        text += "\n" + "\n".join(totals_lines(report)) + "\n"
+    print(text, end="")
+    return EXIT_OK
