@@ -1,5 +1,5 @@
-"""Two facts every layer needs, written once: how a file is written so that an interruption never
-leaves half of it, and how an exception becomes the one line a user reads."""
+"""What every layer needs, written once: the class of a user's mistake, how a file is written so that
+an interruption never leaves half of it, and how an exception becomes the one line a user reads."""
 from __future__ import annotations
 
 import os
@@ -7,6 +7,12 @@ import re
 from pathlib import Path
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+class UsageError(ValueError):
+    """A request archlab refuses: a wrong name, size or setting, a folder it may not write, a run that
+    will not fit. The command prints its one line and exits 2; any other exception is archlab's own
+    failure (exit 1, with a traceback in a log file)."""
 
 
 def write_atomic(path: str | Path, text: str) -> Path:

@@ -9,7 +9,8 @@ import pytest
 
 from archlab.results import ProfileInterrupted
 from archlab.study import Measure, OutputBusy, Store, plan, request_key
-from archlab.study.planning import OutputFolder, estimate_bytes, parse_input
+from archlab.study.folder import OutputFolder
+from archlab.study.planning import estimate_bytes, parse_input
 from archlab.study.run import Item, run
 from test_report import make_report, unreliable
 

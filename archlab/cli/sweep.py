@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from .common import ended, err, finished_line, measure_arguments, options
 
@@ -16,6 +17,8 @@ def add(sub) -> None:
     p.add_argument("--input", metavar="HxW[,HxW...]", help="input sizes (default: the base's own)")
     p.add_argument("--batch", default="1", metavar="N[,N...]", help="batch sizes (default 1)")
     p.add_argument("--out", metavar="DIR", help="default reports/sweep/BASE-DIGEST")
+    p.add_argument("--yes", action="store_true",
+                   help="start a large grid without asking (asked at a terminal above 100 points)")
     _launcher_options(p)
 
 
@@ -68,6 +71,16 @@ def _executor_params(args) -> dict:
     return params
 
 
+def _ask(text: str) -> bool:
+    """Asked at a terminal only: a script or CI (no terminal on stdin) goes ahead."""
+    if not sys.stdin.isatty():
+        return True
+    try:
+        return input(f"archlab: {text}. Start? [y/N] ").strip().lower() in ("y", "yes")
+    except EOFError:
+        return False
+
+
 def run(args) -> int:
     from .. import study
 
@@ -75,7 +88,8 @@ def run(args) -> int:
     outcome = study.sweep(args.base, args.grid or [], args.out, inputs=args.input,
                           batches=args.batch, launcher=args.launcher,
                           executor=_executor_params(args), points_per_job=args.points_per_job or 8,
-                          jobs_folder=args.jobs_folder, measure=measure, policy=policy)
+                          jobs_folder=args.jobs_folder, measure=measure, policy=policy,
+                          confirm=None if args.yes else _ask)
     if outcome.interrupted is not None:
         err(f"interrupted: {len(outcome.result.reports)} finished point(s) kept in "
              f"{outcome.folder} and tabled; run the same command again to measure only what is "

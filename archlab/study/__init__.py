@@ -16,7 +16,8 @@ from .comparing import compare, default_folder
 from .merging import MergeOutcome, merge
 from .options import Measure, Policy
 from .pipelines import COMPARE_CONVENTIONS, Outcome, profile_to
-from .planning import OutputBusy, parse_input, plan
+from .folder import OutputBusy
+from .planning import parse_input, plan
 from .points import run_points
 from .run import Terminated, signals_as_interrupts
 from .store import DEFAULT_ROOT, Store, request_key

@@ -15,8 +15,8 @@ from pathlib import Path
 from ..common import write_atomic
 from ..report.compare import Comparison
 from .options import Measure, Policy, settle
-from .pipelines import COMPARE_CONVENTIONS, Outcome, profile_item
-from .planning import Job, OutputFolder, plan
+from .pipelines import COMPARE_CONVENTIONS, Outcome, held, profile_item
+from .planning import Job, plan
 from .run import run
 from .store import Store, safe_name
 
@@ -62,9 +62,7 @@ def compare(names, out: str | Path | None = None, *, base: str | None = None,
                 say=policy.log)
     folder = Path(out) if out else default_folder([j.name for j in jobs], variants, bases)
     outcome = Outcome(folder)
-    st = Store(policy.store)
-    with OutputFolder(folder, kind="comparison", names=[j.name for j in jobs],
-                      replace=policy.replace):
+    with held(outcome, "comparison", [j.name for j in jobs], policy) as (st, policy):
         items = [profile_item(j, st, profiled, policy) for j in jobs]
         outcome.tally = run(items, fresh=policy.fresh, progress=policy.progress, log=policy.log)
         reports = [r for r in outcome.tally.results.values() if r.complete]

@@ -155,6 +155,9 @@ class Policy:
     store: str | Path = DEFAULT_ROOT
     progress: bool = True
     log: Callable[[str], None] = log_line
+    # set when a run resumes an unfinished run of the same request in the same folder: what that run
+    # saved since it started is its own finished work, reused even when its latency was flagged
+    resume_since: float | None = None
 
 
 def settle(call: str, measure: Measure | None, policy: Policy | None, options: dict,

@@ -8,13 +8,16 @@ next run completes it; a comparison interrupted midway tables what finished.
 """
 from __future__ import annotations
 
+import dataclasses
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..profile.count.conventions import RECORDER_CONVENTIONS
-from ..results import Report, merge_latency
+from ..results import ProfileInterrupted, Report, merge_latency
 from .options import Measure, Policy, settle
-from .planning import Job, OutputFolder, plan
+from .folder import OutputFolder
+from .planning import Job, plan
 from .run import Item, Tally, run
 from .store import Store, safe_name
 
@@ -52,26 +55,20 @@ def profile_item(job: Job, store: Store, measure: Measure, policy: Policy) -> It
     def measure_it(progress) -> Report:
         common = dict(batch=job.batch, model_name=job.name, spec=job.spec, progress=progress,
                       on_error="record", **measure.profiler_args())
-        partial = None if policy.fresh else store.partial(job.name, job.key)
-        counted = partial is not None and partial.totals.get("macs") is not None and \
-            set(measure.conventions) <= set(partial.env.get("conventions") or ())
-        if counted and measure.latency:
+        report = _resumed(None if policy.fresh else store.partial(job.name, job.key), measure)
+        if report is None:
+            report = profile_module(job.built(), job.shape, **common)
+        elif measure.latency and report.totals.get("latency_ms") is None:
             log(f"{job.name}: completing the stored incomplete profile (timing only)")
-            report = merge_latency(partial, profile_module(job.model, job.shape, **common,
-                                                           count=False))
-        else:
-            report = profile_module(job.model, job.shape, **common)
-        loaded = getattr(job.model, "loaded_checkpoint", None)
+            report = merge_latency(report, profile_module(job.built(), job.shape, **common,
+                                                          count=False))
+        elif len(measure.runtimes) > 1:
+            log(f"{job.name}: completing the stored incomplete profile (deploy runtimes only)")
+        loaded = getattr(job.built(), "loaded_checkpoint", None)
         if loaded is not None and loaded.note not in report.notes:
             report.notes.append(loaded.note)
-        if len(measure.runtimes) > 1:
-            from ..profile.deploy.runtimes import profile_runtimes
-
-            progress(f"deploy runtimes ({', '.join(measure.runtimes[1:])})")
-            budget = {} if measure.budget_s is None else {"budget_s": measure.budget_s}
-            report.runtimes = profile_runtimes(job.model, job.shape, measure.runtimes,
-                                               batch=job.batch, device=measure.device,
-                                               threads=measure.threads, **budget)
+        if len(measure.runtimes) > 1 and not report.runtimes:
+            _add_runtimes(report, job, measure, progress)
         if report.timing.get("reliable") is False:
             log(f"{job.name}: ⚠ latency not reliable: " + "; ".join(report.timing["warnings"]))
         return report
@@ -81,8 +78,38 @@ def profile_item(job: Job, store: Store, measure: Measure, policy: Policy) -> It
 
     return Item(job.name,
                 lookup=lambda: None if policy.fresh else store.lookup(
-                    job.name, job.key, keep_noisy=policy.keep_noisy),
+                    job.name, job.key, keep_noisy=policy.keep_noisy, since=policy.resume_since),
                 measure=measure_it, save=save, save_partial=save, problem=_report_problem)
+
+
+def _resumed(partial: Report | None, measure: Measure) -> Report | None:
+    """A stored incomplete profile to complete: counted under every convention asked for (then only
+    what is missing is measured), else None (measured from the start)."""
+    if partial is None or partial.totals.get("macs") is None or \
+            not set(measure.conventions) <= set(partial.env.get("conventions") or ()):
+        return None
+    partial.complete = True
+    partial.notes = [n for n in partial.notes if not n.startswith("incomplete:")]
+    return partial
+
+
+def _add_runtimes(report: Report, job: Job, measure: Measure, progress) -> None:
+    """The deploy runtimes beside eager; Ctrl-C while they are prepared or timed keeps the counts
+    and the eager timing as an incomplete report, which the next run completes."""
+    from ..profile.deploy.runtimes import profile_runtimes
+    from .run import interrupt_signal
+
+    progress(f"deploy runtimes ({', '.join(measure.runtimes[1:])})")
+    budget = {} if measure.budget_s is None else {"budget_s": measure.budget_s}
+    try:
+        report.runtimes = profile_runtimes(job.built(), job.shape, measure.runtimes, batch=job.batch,
+                                           device=measure.device, threads=measure.threads,
+                                           **budget)
+    except KeyboardInterrupt as exc:
+        report.complete = False
+        report.notes.append("incomplete: interrupted while preparing or timing the deploy "
+                            "runtimes; the same command completes it")
+        raise ProfileInterrupted(report, interrupt_signal(exc)) from exc
 
 
 def _report_problem(report: Report) -> str | None:
@@ -91,6 +118,19 @@ def _report_problem(report: Report) -> str | None:
         return None
     nothing = report.totals.get("macs") is None and report.totals.get("latency_ms") is None
     return ("failed: " if nothing else "measured with errors: ") + "; ".join(errors)
+
+
+@contextmanager
+def held(outcome: Outcome, kind: str, names, policy: Policy):
+    """The run's output folder and store, both checked writable before anything is measured, and
+    its policy (resuming an unfinished run of the same request in that folder); the folder is
+    marked finished unless the run was interrupted."""
+    store = Store(policy.store)
+    store.check_writable()
+    with OutputFolder(outcome.folder, kind=kind, names=names, replace=policy.replace) as folder:
+        yield store, dataclasses.replace(policy, resume_since=folder.resumed_since)
+        if outcome.interrupted is None:
+            folder.finish()
 
 
 def profile_to(name: str, out: str | Path | None = None, *, input_size=None, batch: int = 1,
@@ -115,8 +155,8 @@ def profile_to(name: str, out: str | Path | None = None, *, input_size=None, bat
                  say=policy.log)
     folder = Path(out) if out else Path("reports") / safe_name(job.name)
     outcome = Outcome(folder)
-    with OutputFolder(folder, kind="report", names=[job.name], replace=policy.replace):
-        item = profile_item(job, Store(policy.store), measure, policy)
+    with held(outcome, "report", [job.name], policy) as (store, policy):
+        item = profile_item(job, store, measure, policy)
         outcome.tally = run([item], fresh=policy.fresh, progress=policy.progress, log=policy.log,
                             reraise=(ValueError,))
         outcome.result = outcome.tally.results.get(job.name)

@@ -7,8 +7,6 @@ each fail here with one line, before any forward pass, any progress bar or any f
 """
 from __future__ import annotations
 
-import json
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,10 +21,6 @@ from .store import request_key
 LARGE = 16
 
 
-class OutputBusy(ValueError):
-    """Another archlab run is writing the same output folder."""
-
-
 @dataclass
 class Job:
     name: str  # the registered (canonical) name, or NAME@field=value
@@ -34,7 +28,19 @@ class Job:
     shape: tuple[int, ...]
     batch: int
     key: dict
-    model: nn.Module | None = field(default=None, repr=False)  # built once, while checking
+    model: nn.Module | None = field(default=None, repr=False)  # built while checking; may be let go
+    checkpoint: str | None = None
+
+    def built(self) -> nn.Module:
+        """The model, built again (weights loaded) when planning let it go: a sweep of hundreds of
+        points holds only the models it is measuring."""
+        if self.model is None:
+            from ..models import load_checkpoint
+
+            self.model = self.spec.build().eval()
+            if self.checkpoint is not None:
+                self.model.loaded_checkpoint = load_checkpoint(self.model, self.checkpoint)
+        return self.model
 
 
 def parse_input(text: str | None, default) -> tuple[int, ...]:
@@ -53,10 +59,11 @@ def parse_input(text: str | None, default) -> tuple[int, ...]:
 
 
 def plan(names, measure: Measure, *, input_size=None, batch: int = 1, force: bool = False,
-         say=lambda msg: None) -> list[Job]:
+         keep_models: bool = True, say=lambda msg: None) -> list[Job]:
     """Resolve, build and check every model; the jobs in order (a name given twice runs once).
     `input_size`: a (C, H, W) tuple, 'HxW' text, or None for each model's own. The measure's
-    checkpoint is loaded into each model now (a file that does not fit fails here)."""
+    checkpoint is loaded into each model now (a file that does not fit fails here).
+    `keep_models=False` lets each model go once checked (Job.built makes it again)."""
     from ..models import get_spec, load_checkpoint
 
     if not isinstance(batch, int) or batch < 1:
@@ -75,12 +82,14 @@ def plan(names, measure: Measure, *, input_size=None, batch: int = 1, force: boo
         if measure.checkpoint is not None:  # measured with these weights: part of the key
             model.loaded_checkpoint = load_checkpoint(model, measure.checkpoint)
         key = request_key(spec.to_dict(), shape, batch, measure)
-        jobs[spec.name] = Job(spec.name, spec, shape, batch, key, model)
+        jobs[spec.name] = Job(spec.name, spec, shape, batch, key, model, measure.checkpoint)
         default = spec.input_size
         if not force and batch * _pixels(shape) > LARGE * _pixels(default):
             say(f"{spec.name}: estimating the memory of {'x'.join(map(str, shape))} at batch "
                 f"{batch} (a pass on the meta device)")
             check_memory(model, shape, batch, measure.device, spec.name)
+        if not keep_models:
+            jobs[spec.name].model = None
     return list(jobs.values())
 
 
@@ -142,62 +151,3 @@ def check_memory(model, shape, batch, device, name) -> None:
                           f"{need / gib:.1f} GiB (weights, input and peak activations, estimated "
                           f"on the meta device) but {free / gib:.1f} GiB is available on {device}; "
                           "use a smaller --input or --batch, or --force to try anyway")
-
-
-# ---------------------------------------------------------------- output folders
-
-class OutputFolder:
-    """An output folder held for one run: a lock (filelock) so that a second archlab run writing the
-    same folder stops with one line instead of overwriting it unseen, and a check that the folder
-    does not hold another model's report or a comparison of other models (replaced only when
-    asked). `kind` is "report" or "comparison", `names` the models it will hold."""
-
-    def __init__(self, path: str | Path, *, kind: str, names, replace: bool = False):
-        self.path, self.kind, self.names, self.replace = Path(path), kind, list(names), replace
-        self._lock = None
-
-    def __enter__(self) -> Path:
-        from filelock import FileLock, Timeout
-
-        if self.path.exists() and not self.path.is_dir():
-            raise OSError(f"--out {self.path} exists and is not a folder")
-        try:
-            self.path.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise OSError(f"cannot create --out {self.path}: {exc.strerror or exc}") from None
-        if not os.access(self.path, os.W_OK | os.X_OK):
-            raise OSError(f"cannot write to --out {self.path}: permission denied")
-        self._lock = FileLock(self.path / ".archlab.lock")
-        try:
-            self._lock.acquire(timeout=0)
-        except Timeout:
-            raise OutputBusy(f"{self.path} is being written by another archlab run; wait for it to "
-                             "finish or choose another --out") from None
-        there = _holds(self.path)
-        if there is not None and there != (self.kind, set(self.names)) and not self.replace:
-            self._lock.release()
-            raise ValueError(f"{self.path} holds {_words(*there)}; choose another --out, or pass "
-                             f"--replace to replace it with {_words(self.kind, self.names)}")
-        return self.path
-
-    def __exit__(self, *exc) -> bool:
-        self._lock.release()
-        return False
-
-
-def _holds(folder: Path) -> tuple[str, set] | None:
-    """What an output folder holds: ("report", {model}) or ("comparison", {models}), or None."""
-    for kind, fname, field_ in (("report", "report.json", "model"),
-                                ("comparison", "comparison.json", "models")):
-        try:
-            value = json.loads((folder / fname).read_text()).get(field_)
-        except (OSError, ValueError, AttributeError):
-            continue
-        return kind, set(value) if isinstance(value, list) else {value}
-    return None
-
-
-def _words(kind: str, names) -> str:
-    names = sorted(map(str, names))
-    return f"the report of {names[0]}" if kind == "report" else \
-        "a comparison of " + ", ".join(names)

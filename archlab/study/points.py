@@ -24,12 +24,13 @@ from .store import Store, pair_key
 def plan_points(points, measure: Measure, *, force: bool = False,
                 log=lambda msg: None) -> tuple[dict[str, Job], dict[str, str]]:
     """Plan each point on its own (label -> Job); a point that cannot be built or cannot take its
-    input is kept with the one-line reason (label -> why), never stopping the others."""
+    input is kept with the one-line reason (label -> why), never stopping the others. Each model
+    is let go once checked: planning holds one model at a time, whatever the grid's size."""
     jobs, invalid = {}, {}
     for p in points:
         try:
             [job] = plan([p.name], measure, input_size=tuple(p.shape), batch=p.batch, force=force,
-                         say=log)
+                         keep_models=False, say=log)
         except (ValueError, RuntimeError, MemoryError) as exc:
             invalid[p.label] = one_line(exc).split(": ", 1)[-1]
             continue
@@ -51,14 +52,17 @@ def pair_item(label: str, mj: Job, bj: Job, store: Store, measure: Measure, poli
                  + ("" if runtime == "eager" else f", both under {runtime}"))
         common = dict(batch=mj.batch, device=measure.device, threads=measure.threads,
                       budget_s=measure.budget_s or PAIR_BUDGET_S)
-        got = (paired_latency(mj.model, bj.model, mj.shape, **common) if runtime == "eager"
-               else paired_runtime_latency(mj.model, bj.model, mj.shape, runtime, **common))
+        got = (paired_latency(mj.built(), bj.built(), mj.shape, **common) if runtime == "eager"
+               else paired_runtime_latency(mj.built(), bj.built(), mj.shape, runtime, **common))
+        if got.get("ratio") is None:  # a failure is recorded by the run, never stored as a result
+            raise RuntimeError(got.get("note") or "the pair could not be timed")
         if got.get("reliable") is False:
             policy.log(f"{label} vs {bj.name}: ⚠ paired latency not reliable: "
                        + "; ".join(got["warnings"]))
         return {"base": bj.name, **got}
 
-    return Item(label, lookup=lambda: store.lookup_pair(mj.name, bj.name, key, policy.keep_noisy),
+    return Item(label, lookup=lambda: store.lookup_pair(mj.name, bj.name, key, policy.keep_noisy,
+                                                        policy.resume_since),
                 measure=measure_it, save=lambda r: store.save_pair(mj.name, bj.name, key, r))
 
 
@@ -68,8 +72,8 @@ def measure_points(points, jobs: dict[str, Job], store: Store, measure: Measure,
     with its base. `jobs` holds the points' jobs and their bases' (by label); `wrap(item)` may
     dress each profile item (a job announces each point in its log)."""
     todo = [p for p in points if p.label in jobs]
-    items = [wrap(dataclasses.replace(profile_item(jobs[p.label], store, measure, policy),
-                                      name=p.label)) for p in todo]
+    items = [wrap(_releasing(dataclasses.replace(profile_item(jobs[p.label], store, measure, policy),
+                                                 name=p.label), jobs[p.label])) for p in todo]
     tally = run(items, fresh=policy.fresh, progress=policy.progress, unit="point", log=policy.log)
     if not measure.pairs_wanted or tally.interrupted is not None:
         return tally, None
@@ -79,9 +83,21 @@ def measure_points(points, jobs: dict[str, Job], store: Store, measure: Measure,
         if p.base_name is None or report is None or report.totals.get("latency_ms") is None:
             continue  # a failed point already says why in its row
         if p.base in jobs:
-            pairs.append(pair_item(p.label, jobs[p.label], jobs[p.base], store, measure, policy))
+            pairs.append(_releasing(pair_item(p.label, jobs[p.label], jobs[p.base], store, measure,
+                                              policy), jobs[p.label], jobs[p.base]))
     return tally, run(pairs, fresh=policy.fresh, progress=policy.progress, unit="pair",
                       log=policy.log)
+
+
+def _releasing(item: Item, *jobs: Job) -> Item:
+    """The item, letting its jobs' models go once measured (a sweep builds each when it needs it)."""
+    def measure(progress, inner=item.measure):
+        try:
+            return inner(progress)
+        finally:
+            for job in jobs:
+                job.model = None
+    return dataclasses.replace(item, measure=measure)
 
 
 def _job_log(msg: str) -> None:

@@ -133,7 +133,7 @@ def run(items: list[Item], *, fresh: bool = False, progress: bool = True, unit: 
             todo.append(item)
     if tally.reused:
         log(f"reusing {len(tally.reused)} stored {unit}(s) with the same key: "
-            f"{', '.join(tally.reused)}" + ("" if todo else f"; nothing to measure (--fresh measures again)"))
+            f"{', '.join(tally.reused)}" + ("" if todo else "; nothing to measure (--fresh measures again)"))
     bars = Progress(len(todo), unit, enabled=progress)
     try:
         for item in todo:

@@ -21,12 +21,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
+import time
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from .._version import __version__
-from ..common import write_atomic
+from ..common import UsageError, write_atomic
 from ..results import Report, ReportError, load_report
 from .options import DEFAULT_ROOT, Measure, covers
 
@@ -87,6 +89,15 @@ class Store:
     def __init__(self, root: str | Path = DEFAULT_ROOT):
         self.root = Path(root)
 
+    def check_writable(self) -> None:
+        """Fail now, with one line, rather than lose a finished measurement to an unwritable store."""
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            write_atomic(self.root / f".probe.{os.getpid()}", "").unlink()
+        except OSError as exc:
+            raise UsageError(f"cannot write to --store {self.root}: {exc.strerror or exc}; choose "
+                             "a folder archlab may write (--store DIR)") from None
+
     def folder(self, name: str, key: dict) -> Path:
         return self.root / "reports" / safe_name(name) / digest(key)
 
@@ -95,7 +106,8 @@ class Store:
         meta = _read_meta(self.folder(name, key))
         return meta if meta is not None and meta["key"] == plain(key) else None
 
-    def lookup(self, name: str, key: dict, *, keep_noisy: bool = False) -> Report | None:
+    def lookup(self, name: str, key: dict, *, keep_noisy: bool = False,
+               since: float | None = None) -> Report | None:
         """A stored report that answers `key`: measured under its "key" fields, complete, holding at
         least what it asks (the exact entry first, then any other of the model's); else None."""
         exact = self.folder(name, key)
@@ -108,7 +120,8 @@ class Store:
             held = meta["key"].get("holds") or {}
             if not covers(held, wanted):
                 continue
-            if wanted.get("latency") and meta.get("reliable") is False and not keep_noisy:
+            if wanted.get("latency") and not _usable(meta.get("reliable"), meta.get("saved"),
+                                                     keep_noisy, since):
                 continue
             try:
                 return load_report(folder / "report.json")
@@ -135,8 +148,10 @@ class Store:
         folder = self.folder(report.model, key)
         path = write_atomic(folder / "report.json", report.to_json())
         errors = any(n.startswith("error:") for n in report.notes)
+        noisy_runtime = any(row.get("reliable") is False for row in report.runtimes or ())
         meta = {"key": plain(key), "model": report.model, "complete": report.complete and not errors,
-                "reliable": report.timing.get("reliable")}
+                "reliable": False if noisy_runtime else report.timing.get("reliable"),
+                "saved": time.time()}
         write_atomic(folder / "key.json", json.dumps(meta, indent=1))
         return path
 
@@ -144,8 +159,10 @@ class Store:
     def pair_path(self, model: str, base: str, key: dict) -> Path:
         return self.root / "pairs" / f"{safe_name(model)}__vs__{safe_name(base)}" / f"{digest(key)}.json"
 
-    def lookup_pair(self, model: str, base: str, key: dict, keep_noisy: bool = False) -> dict | None:
-        """The paired result timed under `key` (a reliable one, unless `keep_noisy`), else None."""
+    def lookup_pair(self, model: str, base: str, key: dict, keep_noisy: bool = False,
+                    since: float | None = None) -> dict | None:
+        """The paired result timed under `key` (a reliable one, unless `keep_noisy`), else None; a
+        pair that could not be timed is never a result."""
         try:
             saved = json.loads(self.pair_path(model, base, key).read_text())
         except (OSError, ValueError):
@@ -153,13 +170,24 @@ class Store:
         if not isinstance(saved, dict) or saved.get("key") != plain(key):
             return None
         result = saved.get("result")
-        if not isinstance(result, dict) or (result.get("reliable") is False and not keep_noisy):
+        if not isinstance(result, dict) or result.get("ratio") is None:
+            return None
+        if not _usable(result.get("reliable"), saved.get("saved"), keep_noisy, since):
             return None
         return result
 
     def save_pair(self, model: str, base: str, key: dict, result: dict) -> Path:
         return write_atomic(self.pair_path(model, base, key),
-                            json.dumps({"key": plain(key), "result": result}, indent=1))
+                            json.dumps({"key": plain(key), "result": result,
+                                        "saved": time.time()}, indent=1))
+
+
+def _usable(reliable, saved: float | None, keep_noisy: bool, since: float | None) -> bool:
+    """A result whose latency was flagged is reused when asked to keep noisy ones, or when the run
+    being resumed measured it (saved since it started); a reliable one always."""
+    if reliable is not False or keep_noisy:
+        return True
+    return since is not None and (saved or 0) >= since
 
 
 def _read_meta(folder: Path) -> dict | None:

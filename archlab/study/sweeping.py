@@ -12,16 +12,22 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
+
+from ..common import UsageError
 
 from .comparing import _write
 from .grid import Point, default_folder, parse_batches, parse_grid, parse_inputs, points as grid_points
 from .options import Measure, Policy, settle
-from .pipelines import COMPARE_CONVENTIONS, Outcome
-from .planning import OutputFolder
+from .pipelines import COMPARE_CONVENTIONS, Outcome, held
 from .points import measure_points, plan_points
 from .store import Store, pair_key
 
 LAUNCHERS = ("local", "submitit", "submitit-local")
+LARGE_SWEEP = 100  # points: a larger grid is confirmed before it starts
+# rough costs for the estimate said before a sweep starts: counting one point, one module's row on
+# disk (kept twice: in the store and in the folder's models/)
+COUNT_S, ROW_BYTES = 2.0, 1400
 CLUSTER_EXTRA = "the submitit launcher needs the cluster extra: pip install -e '.[cluster]'"
 
 
@@ -40,7 +46,7 @@ def sweep(base: str, grid, out: str | Path | None = None, *, inputs=None, batche
           launcher: str = "local", cluster: str | None = None, executor: dict | None = None,
           points_per_job: int = 8, jobs_folder: str | Path | None = None,
           measure: Measure | None = None, policy: Policy | None = None,
-          **options) -> SweepOutcome:
+          confirm: Callable[[str], bool] | None = None, **options) -> SweepOutcome:
     """Profile every combination of `grid` ({field: values} or ["FIELD=V1,V2", ...]) derived from
     `base`, at every input in `inputs` ("HxW,HxW", a list, or None for the base's own) and batch in
     `batches`, each against `base` at the same input and batch; write `out` (default
@@ -50,7 +56,8 @@ def sweep(base: str, grid, out: str | Path | None = None, *, inputs=None, batche
     gpus_per_node, timeout_min, ...); `points_per_job`: counting-only points per job. The options
     are a Measure and a Policy (archlab.study.options), whole or by their fields, as for compare
     (runtimes: eager only); `mode="train"`: every point profiled for a training step (then not
-    paired: each step time is its own)."""
+    paired: each step time is its own). `confirm(text)`: asked, with the size and an estimate of
+    time and disk, before a grid of more than LARGE_SWEEP points starts (False: not started)."""
     from ..models import get_spec
 
     measure, policy = settle("sweep", measure, policy, options,
@@ -77,6 +84,7 @@ def sweep(base: str, grid, out: str | Path | None = None, *, inputs=None, batche
     grid = parse_grid(spec, grid)
     shapes, batches = parse_inputs(inputs, spec.input_size), parse_batches(batches)
     everything = grid_points(spec, grid, shapes, batches)
+    _announce(everything, spec, measure, policy.log, confirm)
     # on a cluster the memory a point needs is checked by its job, on the device that runs it
     jobs, invalid = plan_points(everything, measure, force=policy.force or remote, log=policy.log)
     if not jobs:
@@ -85,9 +93,7 @@ def sweep(base: str, grid, out: str | Path | None = None, *, inputs=None, batche
         policy.log(f"{label}: invalid: {why}")
     folder = Path(out) if out else default_folder(spec.name, grid, shapes, batches)
     outcome = SweepOutcome(folder, invalid=invalid, launcher=launcher)
-    st = Store(policy.store)
-    with OutputFolder(folder, kind="comparison", names=[p.label for p in everything],
-                      replace=policy.replace):
+    with held(outcome, "comparison", [p.label for p in everything], policy) as (st, policy):
         keys, unfinished = {label: job.key for label, job in jobs.items()}, {}
         valid = [p for p in everything if p.label in jobs]
         if remote:
@@ -125,6 +131,29 @@ def _submit(outcome, valid, jobs, keys, store: Store, measure: Measure, policy: 
     outcome.pairs, outcome.jobs = done["pairs"], done["jobs"]
     keys.update(done["keys"])
     return done["unfinished"]
+
+
+def _announce(everything, spec, measure: Measure, log, confirm) -> None:
+    """Say how large the sweep is, and about how long and how much disk it takes, before anything
+    is built; a large one goes ahead only when `confirm` agrees."""
+    import torch
+
+    from ..profile.timing.paired import PAIR_BUDGET_S
+
+    with torch.device("meta"):  # the module count of the base: the size of a report
+        rows = sum(1 for _ in spec.build().modules())
+    seconds = COUNT_S
+    if measure.latency:
+        seconds += measure.budget_s or 3.0
+        if measure.pairs_wanted:
+            seconds += measure.budget_s or PAIR_BUDGET_S
+    n = len(everything)
+    text = (f"{n} points: about {n * seconds / 60:.0f} min if none is stored yet "
+            f"(~{seconds:.0f} s each here) and {n * rows * ROW_BYTES / 2**20:.0f} MiB of reports")
+    log(text)
+    if n > LARGE_SWEEP and confirm is not None and not confirm(text):
+        raise UsageError(f"the sweep of {n} points was not started; pass --yes to start it "
+                         "without asking")
 
 
 def _need_submitit() -> None:
