@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from torch import nn
 
+from .common import UsageError
 from .models import build, get_spec, load_checkpoint
 from .profile import paired_latency, profile_module
 from .results import Report
@@ -34,7 +35,7 @@ def profile(model_or_name: str | nn.Module, input_size: tuple[int, int, int] | N
             input_size = tuple(input_size or spec.input_size)
     elif isinstance(model_or_name, nn.Module):
         if input_size is None and not given:
-            raise ValueError("a plain nn.Module needs its inputs: input_size=(C, H, W), "
+            raise UsageError("a plain nn.Module needs its inputs: input_size=(C, H, W), "
                              "example_inputs / example_kwargs, or input_constructor=fn(batch)")
         model, name, spec_dict = model_or_name, type(model_or_name).__name__, {}
     else:

@@ -15,6 +15,11 @@ class UsageError(ValueError):
     failure (exit 1, with a traceback in a log file)."""
 
 
+def cache_dir() -> Path:
+    """archlab's own files outside any report: ~/.cache/archlab (or under $XDG_CACHE_HOME)."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "archlab"
+
+
 def write_atomic(path: str | Path, text: str) -> Path:
     """Write `text` to `path` through a temporary file renamed over it: a reader (or a run cut short)
     sees the old file or the new one, never half of one."""

@@ -161,3 +161,17 @@ def test_a_noisy_runtime_row_is_measured_again(tmp_path):
     st.save(report, key)
     assert st.lookup("a", key) is None
     assert st.lookup("a", key, keep_noisy=True) is not None
+
+
+def test_an_internal_failure_is_not_called_the_users_mistake(cli, monkeypatch):
+    import archlab.report.files as files
+
+    def broken(*a, **k):
+        raise RuntimeError("a plotting library failed\nwith a long story")
+    monkeypatch.setattr(files, "write_report", broken)
+    code, _, err = cli("profile", "lite18", "--out", "P", *FAST)
+    line = one_line(err)
+    assert code == 1 and "internal error: RuntimeError: a plotting library failed" in line
+    log = Path(line.rsplit("the traceback is in ", 1)[1])
+    assert "Traceback" in log.read_text() and "write_report" not in line
+    assert list(Path("reports/store/reports/lite18").glob("*/report.json"))  # the count is kept

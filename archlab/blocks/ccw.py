@@ -21,6 +21,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
+from ..common import UsageError
 from .context import CrossResolutionWeighting, DenseContextModeling, GlobalContextModeling, SpatialWeighting
 from .conv import channel_shuffle, check_split, choose
 from .dynamic import DynamicSplitConv, dynamic_conv_bn
@@ -60,7 +61,7 @@ def per_branch(values: Sequence[int] | int | None, n: int, default: int, what: s
         return (values,) * n
     values = tuple(values)
     if len(values) < n:
-        raise ValueError(f"{what} needs a value for each of {n} branches, got {values}")
+        raise UsageError(f"{what} needs a value for each of {n} branches, got {values}")
     return values[:n]
 
 

@@ -18,13 +18,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..common import UsageError
 from .conv import ConvBN, choose
 from .gates import SqueezeExcite
 
 
 def _mid(total: int, reduction: int, what: str) -> int:
     if reduction < 1 or total // reduction < 1:
-        raise ValueError(f"{what}: {total} channels // reduction {reduction} leaves no channel")
+        raise UsageError(f"{what}: {total} channels // reduction {reduction} leaves no channel")
     return total // reduction
 
 

@@ -18,6 +18,8 @@ from typing import Callable
 import torch
 from torch import nn
 
+from ..common import UsageError
+
 ACTIVATIONS = {"none": None, "relu": nn.ReLU, "relu6": nn.ReLU6, "sigmoid": nn.Sigmoid}
 
 
@@ -27,7 +29,7 @@ def choose(table: dict, name: str, what: str):
         return table[name]
     close = difflib.get_close_matches(str(name), [str(k) for k in table], n=1, cutoff=0.0)
     hint = f"; did you mean '{close[0]}'?" if close else ""
-    raise ValueError(f"unknown {what} '{name}'{hint} (choices: {', '.join(map(str, table))})")
+    raise UsageError(f"unknown {what} '{name}'{hint} (choices: {', '.join(map(str, table))})")
 
 
 def _pair(v) -> tuple[int, int]:
@@ -52,9 +54,9 @@ class ConvBN(nn.Sequential):
                  dilation=1, padding=None, act: str = "none",
                  conv_layer: Callable[..., nn.Module] = plain_conv):
         if in_channels < 1 or out_channels < 1:
-            raise ValueError(f"ConvBN needs positive channels, got {in_channels}->{out_channels}")
+            raise UsageError(f"ConvBN needs positive channels, got {in_channels}->{out_channels}")
         if in_channels % groups or out_channels % groups:
-            raise ValueError(f"ConvBN {in_channels}->{out_channels}: channels must be divisible by "
+            raise UsageError(f"ConvBN {in_channels}->{out_channels}: channels must be divisible by "
                              f"groups ({groups})")
         ks, dil = _pair(kernel_size), _pair(dilation)
         if padding is None:
@@ -104,5 +106,5 @@ def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
 def check_split(channels: int, parts: int, what: str) -> None:
     """Blocks that chunk channels need an even split; say so instead of failing inside torch.cat."""
     if channels < parts or channels % parts:
-        raise ValueError(f"{what} splits its {channels} channels into {parts} equal parts; "
+        raise UsageError(f"{what} splits its {channels} channels into {parts} equal parts; "
                          f"use a multiple of {parts}")

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..common import UsageError
 from .conv import ConvBN, _pair, channel_shuffle, plain_conv
 
 
@@ -34,7 +35,7 @@ class KernelAttention(nn.Module):
         super().__init__()
         mid = num_kernels if in_channels == 3 else in_channels // reduction
         if mid < 1:
-            raise ValueError(f"KernelAttention: {in_channels} channels // reduction {reduction} is 0")
+            raise UsageError(f"KernelAttention: {in_channels} channels // reduction {reduction} is 0")
         self.pool = nn.AdaptiveAvgPool2d(1)  # a module, not .mean(): counters must see it
         self.reduce = nn.Conv2d(in_channels, mid, 1, bias=False)
         self.bn = nn.BatchNorm2d(mid)
@@ -58,7 +59,7 @@ class KernelAggregation(nn.Module):
                  groups: int = 1, *, num_kernels: int = 4):
         super().__init__()
         if in_channels % groups or out_channels % groups:
-            raise ValueError(f"KernelAggregation {in_channels}->{out_channels}: channels must be "
+            raise UsageError(f"KernelAggregation {in_channels}->{out_channels}: channels must be "
                              f"divisible by groups ({groups})")
         self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
         self.kernel_size, self.stride = _pair(kernel_size), _pair(stride)
@@ -103,7 +104,7 @@ def dynamic_conv2d(in_channels: int, out_channels: int, kernel_size, stride=1, p
                    groups: int = 1, *, num_kernels: int = 4, reduction: int = 4) -> nn.Module:
     """A DKA conv, or a plain bias-free nn.Conv2d when num_kernels is 1 (nothing to aggregate)."""
     if not isinstance(num_kernels, int) or num_kernels < 1:
-        raise ValueError(f"num_kernels must be a positive int, got {num_kernels!r}")
+        raise UsageError(f"num_kernels must be a positive int, got {num_kernels!r}")
     if num_kernels == 1:
         return plain_conv(in_channels, out_channels, kernel_size, stride, padding, dilation, groups)
     return DynamicConv2d(in_channels, out_channels, kernel_size, stride, padding, dilation, groups,
@@ -131,9 +132,9 @@ class DynamicSplitConv(nn.Module):
     def __init__(self, channels: int, *, groups: int = 1, num_kernels: int = 4, stride=1):
         super().__init__()
         if groups < 1 or channels < groups:
-            raise ValueError(f"DynamicSplitConv: cannot split {channels} channels into {groups} groups")
+            raise UsageError(f"DynamicSplitConv: cannot split {channels} channels into {groups} groups")
         if groups > 1 and channels % groups:  # the closing shuffle needs equal groups
-            raise ValueError(f"DynamicSplitConv: {channels} channels do not shuffle in {groups} groups")
+            raise UsageError(f"DynamicSplitConv: {channels} channels do not shuffle in {groups} groups")
         self.groups = groups
         self.sizes = split_sizes(channels, groups)
         self.convs = nn.ModuleList(

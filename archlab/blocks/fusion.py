@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..common import UsageError
 from .conv import STEPS, ConvBN, DWSepConv, choose
 
 
@@ -32,7 +33,7 @@ class Transition(nn.Module):
         make = choose(STEPS, step, "conv step")
         n_in = len(in_channels)
         if len(out_channels) < n_in:
-            raise ValueError(f"Transition cannot drop branches ({n_in} -> {len(out_channels)})")
+            raise UsageError(f"Transition cannot drop branches ({n_in} -> {len(out_channels)})")
         branches = []
         for i, c_out in enumerate(out_channels):
             if i < n_in:
@@ -82,7 +83,7 @@ class Fusion(nn.Module):
         n = len(channels)
         num_outputs = n if num_outputs is None else num_outputs
         if not 1 <= num_outputs <= n:
-            raise ValueError(f"Fusion of {n} branches cannot give {num_outputs} outputs")
+            raise UsageError(f"Fusion of {n} branches cannot give {num_outputs} outputs")
         self.paths = nn.ModuleList()
         for i in range(num_outputs):
             row = nn.ModuleList()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..common import UsageError
 from .conv import ConvBN
 
 
@@ -20,7 +21,7 @@ class SqueezeExcite(nn.Module):
     def __init__(self, channels: int, *, reduction: int = 4):
         super().__init__()
         if reduction <= 0 or channels // reduction < 1:
-            raise ValueError(f"{type(self).__name__}: channels ({channels}) // reduction ({reduction}) "
+            raise UsageError(f"{type(self).__name__}: channels ({channels}) // reduction ({reduction}) "
                              "must be at least 1")
         mid = channels // reduction
         self.pool = nn.AdaptiveAvgPool2d(1)
@@ -56,7 +57,7 @@ class SoftGatedSkip(nn.Module):
     def __init__(self, channels: int, *, reduction: int = 4):
         super().__init__()
         if channels <= 0 or channels % 4:
-            raise ValueError(f"SoftGatedSkip: channels must be a positive multiple of 4, got {channels}")
+            raise UsageError(f"SoftGatedSkip: channels must be a positive multiple of 4, got {channels}")
         half, quarter = channels // 2, channels // 4
         self.conv1 = ConvBN(channels, half, 3, act="relu6")
         self.conv2 = ConvBN(half, quarter, 3, act="relu6")

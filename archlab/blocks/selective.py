@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ..common import UsageError
 from .conv import ConvBN, choose
 
 
@@ -41,9 +42,9 @@ class SKConv(nn.Module):
         super().__init__()
         form = choose(SK_PATHS, paths, "SK path form")
         if channels <= 0 or groups <= 0 or channels % groups:
-            raise ValueError(f"SKConv: channels ({channels}) must be a positive multiple of groups ({groups})")
+            raise UsageError(f"SKConv: channels ({channels}) must be a positive multiple of groups ({groups})")
         if reduction <= 0 or min_dim <= 0:
-            raise ValueError(f"SKConv: reduction ({reduction}) and min_dim ({min_dim}) must be positive")
+            raise UsageError(f"SKConv: reduction ({reduction}) and min_dim ({min_dim}) must be positive")
         self.channels, self.form = channels, paths
         d = max(channels // reduction, min_dim)
         self.paths = nn.ModuleList(
@@ -63,7 +64,7 @@ class SKConv(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.training and x.shape[0] < 2 and isinstance(self.squeeze, ConvBN):
             # The attention batch-normalises one pooled vector per sample: batch statistics need 2.
-            raise ValueError("SKConv in training mode needs batch >= 2 (its attention applies "
+            raise UsageError("SKConv in training mode needs batch >= 2 (its attention applies "
                              "BatchNorm to pooled vectors); call .eval() for single-sample inference")
         feats = [path(x) for path in self.paths]
         u = feats[0]

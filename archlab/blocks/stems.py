@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..common import UsageError
 from .context import GlobalContextModeling
 from .conv import ConvBN, channel_shuffle, check_split
 from .dynamic import dynamic_conv_bn
@@ -61,7 +62,7 @@ class DGCStem(_SplitStem):
         half, k = channels // 2, num_kernels
         mid = half // bottleneck
         if mid < 1:
-            raise ValueError(f"DGCStem: {half} channels // bottleneck {bottleneck} leaves no channel")
+            raise UsageError(f"DGCStem: {half} channels // bottleneck {bottleneck} leaves no channel")
         self.conv1 = ConvBN(in_channels, channels, 3, 2, act="relu")
         self.branch_a = nn.Sequential(
             dynamic_conv_bn(half, half, 3, 2, groups=half, num_kernels=k),

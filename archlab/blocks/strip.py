@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..common import UsageError
 from .conv import ConvBN
 
 
@@ -44,7 +45,7 @@ class MPM(nn.Module):
         super().__init__()
         m = channels // 4
         if m < 1:
-            raise ValueError(f"MPM needs at least 4 channels (inner width C/4), got {channels}")
+            raise UsageError(f"MPM needs at least 4 channels (inner width C/4), got {channels}")
         self.reduce1 = ConvBN(channels, m, 1, act="relu")  # x1: short-range path
         self.reduce2 = ConvBN(channels, m, 1, act="relu")  # x2: long-range path
         # short range: the full-resolution 3x3 plus two square pools

@@ -1,6 +1,7 @@
 """archlab list: the registered models and variants."""
 from __future__ import annotations
 
+from ..common import UsageError
 from .common import EXIT_OK
 
 
@@ -18,7 +19,7 @@ def run(args) -> int:
 
     names = list_models(args.pattern)
     if not names:
-        raise ValueError(f"no model matches {args.pattern!r} (archlab list shows all)")
+        raise UsageError(f"no model matches {args.pattern!r} (archlab list shows all)")
     rows = []
     for n in names:
         s = get_spec(n)

@@ -2,10 +2,14 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import time
+from pathlib import Path
 
 from . import compare, list as list_, merge, profile, show, sweep
-from .common import EXIT_USAGE, Parser, err
+from ..common import UsageError
+from .common import EXIT_FAILED, EXIT_USAGE, Parser, err
 
 COMMANDS = {"list": list_, "profile": profile, "show": show, "compare": compare, "sweep": sweep,
             "merge": merge}
@@ -33,10 +37,23 @@ def main(argv=None) -> int:
     except KeyboardInterrupt as exc:  # outside a run: nothing was measured yet
         err("interrupted before anything was measured; nothing to keep")
         return 128 + interrupt_signal(exc)
-    except (ValueError, OSError, RuntimeError, MemoryError) as exc:
-        # every user mistake lands here (ReportError is a ValueError): one line, no traceback
+    except UsageError as exc:  # every request archlab refuses: one line, no traceback
         err(first_line(exc, limit=10_000))
         return EXIT_USAGE
+    except Exception as exc:  # archlab's own failure (or torch's): not the user's mistake
+        err(f"internal error: {first_line(exc, typed=True)}; what finished is kept in the store; "
+            f"the traceback is in {_log_traceback()}")
+        return EXIT_FAILED
+
+
+def _log_traceback() -> Path:
+    """The exception being handled, written to a log file under archlab's cache folder."""
+    import traceback
+
+    from ..common import cache_dir, write_atomic
+
+    path = cache_dir() / "errors" / f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
+    return write_atomic(path, f"archlab {' '.join(sys.argv[1:])}\n\n{traceback.format_exc()}")
 
 
 if __name__ == "__main__":

@@ -15,9 +15,11 @@ def add(sub) -> None:
 
 def run(args) -> int:
     from .. import study
+    from ..study.merging import distinct_stores
 
     outcome = study.merge(args.stores, args.out, replace=args.replace, log=err)
     print((outcome.folder / "merge.md").read_text(), end="")
-    err(f"merged {len(outcome.result.reports)} report(s) from {len(args.stores)} store(s) on "
+    stores = distinct_stores(args.stores)  # a store named twice is read once
+    err(f"merged {len(outcome.result.reports)} report(s) from {len(stores)} store(s) on "
         f"{len(outcome.devices)} device(s); wrote {outcome.folder}/: {', '.join(outcome.paths)}")
     return EXIT_OK

@@ -1,8 +1,9 @@
-"""archlab show: a saved report or comparison, printed."""
+"""archlab show: a saved report, comparison, sweep or merge, printed."""
 from __future__ import annotations
 
 from pathlib import Path
 
+from ..common import UsageError
 from .common import EXIT_OK, FORMATS
 
 
@@ -17,10 +18,19 @@ def add(sub) -> None:
 def run(args) -> int:
     from ..report.compare import load_comparison
     from ..report.display import module_table, render
+    from ..report.sweep_table import saved_text
     from ..report.tables import totals_lines
     from ..results import load_report
 
     path = Path(args.path)
+    # a sweep or merged folder: its grid / device columns and front are in table.csv and
+    # sweep.md / merge.md, not in comparison.json; load the comparison too, so that a damaged
+    # folder is refused as one would be
+    swept = saved_text(path, args.format) if path.is_dir() else None
+    if swept is not None:
+        load_comparison(path)
+        print(swept, end="" if swept.endswith("\n") else "\n")
+        return EXIT_OK
     if (path / "comparison.json").exists() or path.name == "comparison.json":
         comp = load_comparison(path)
         if args.format in ("csv", "json"):
@@ -33,7 +43,7 @@ def run(args) -> int:
         try:
             report.row(args.root)
         except KeyError:
-            raise ValueError(f"no module {args.root!r} in the report of {report.model}") from None
+            raise UsageError(f"no module {args.root!r} in the report of {report.model}") from None
     text = module_table(report, args.depth, args.format, root=args.root)
     if args.format in ("table", "md"):
         text += "\n" + "\n".join(totals_lines(report)) + "\n"

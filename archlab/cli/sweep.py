@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..common import UsageError
 from .common import ended, err, finished_line, measure_arguments, options
 
 
@@ -57,16 +58,16 @@ def _executor_params(args) -> dict:
     for key, opt in EXECUTOR.items():
         value = params.get(key)
         if value is not None and key != "slurm_partition" and value < (0 if key == "gpus_per_node" else 1):
-            raise ValueError(f"--{opt.replace('_', '-')} must be positive; got {value}")
+            raise UsageError(f"--{opt.replace('_', '-')} must be positive; got {value}")
     for text in args.slurm or ():
         key, eq, value = (t.strip() for t in text.partition("="))
         if not eq or not key or not value:
-            raise ValueError(f"--slurm takes KEY=VALUE (e.g. --slurm account=myproject); got {text!r}")
+            raise UsageError(f"--slurm takes KEY=VALUE (e.g. --slurm account=myproject); got {text!r}")
         params[f"slurm_{key}"] = int(value) if value.isdigit() else value
     given = [o for o in ("slurm", "points_per_job", "jobs_folder") if getattr(args, o)] + \
         [EXECUTOR[k] for k in params if k in EXECUTOR]
     if given and args.launcher == "local":
-        raise ValueError(f"--{given[0].replace('_', '-')} is for a submitit launcher: add "
+        raise UsageError(f"--{given[0].replace('_', '-')} is for a submitit launcher: add "
                          "--launcher submitit (or submitit-local)")
     return params
 

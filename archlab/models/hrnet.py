@@ -13,10 +13,12 @@ import torch
 import torch.utils.checkpoint
 from torch import nn
 
-from ..blocks.ccw import CCWBlock
-from ..blocks.conv import choose
-from ..blocks.fusion import Fusion, IterativeHead, Transition
-from ..blocks.residual import BasicBlock, Bottleneck, Parallel, ShuffleUnit
+from ..common import UsageError
+from ..blocks.ccw import CONTEXT, SKIP, SPATIAL, WEIGHTING, CCWBlock
+from ..blocks.context import POOLS
+from ..blocks.conv import STEPS, choose
+from ..blocks.fusion import FUSIONS, Fusion, IterativeHead, Transition
+from ..blocks.residual import BASIC_GATES, BASIC_SPATIAL, BasicBlock, Bottleneck, Parallel, ShuffleUnit
 from ..blocks.stems import DGCStem, HRNetStem, LiteStem
 from ..blocks.strip import MPM
 from .spec import ModelSpec
@@ -60,20 +62,23 @@ class HRSpec(ModelSpec):
             object.__setattr__(self, name, tuple(getattr(self, name)))
         n = len(self.channels)
         if n != len(self.num_modules) + 1:
-            raise ValueError(f"{self.name}: channels {self.channels} need one more entry than "
+            raise UsageError(f"{self.name}: channels {self.channels} need one more entry than "
                              f"num_modules {self.num_modules} (stage s has s + 1 branches)")
         for name in _PER_BRANCH:
             if len(getattr(self, name)) < n:
-                raise ValueError(f"{self.name}: {name} needs one entry per branch ({n}), got "
+                raise UsageError(f"{self.name}: {name} needs one entry per branch ({n}), got "
                                  f"{getattr(self, name)}")
         ints = ("in_channels", "num_keypoints", "stem_channels", "stem_kernels", "num_blocks")
         for name in ints + ("channels", "num_modules"):
             v = getattr(self, name)
             if any(not isinstance(x, int) or x < 1 for x in (v if isinstance(v, tuple) else (v,))):
-                raise ValueError(f"{self.name}: {name} must be positive integers, got {v!r}")
+                raise UsageError(f"{self.name}: {name} must be positive integers, got {v!r}")
 
     def build(self) -> nn.Module:
         return HRNet(self)
+
+    def choices(self, field: str) -> dict | None:
+        return _CHOICES.get(field)
 
     def output_shape(self, batch: int, input_size=None) -> tuple[int, ...]:
         _, h, w = input_size or self.input_size
@@ -111,6 +116,12 @@ def _kernels(spec: HRSpec, k: int) -> int:
 
 
 RECOMPUTE = {"none": False, "blocks": True}
+# Every name a choice field takes with some block (spatial and weighting: ccw's or basic's), read
+# off the build tables themselves: a name outside these fails with any block, so a grid or a model
+# name giving it is refused before anything is built.
+_CHOICES = {"stem": STEMS, "block": BLOCKS, "step": STEPS, "context": CONTEXT, "dcm_pool": POOLS,
+            "spatial": {**SPATIAL, **BASIC_SPATIAL}, "weighting": {**WEIGHTING, **BASIC_GATES},
+            "skip": SKIP, "fusion": FUSIONS, "recompute": RECOMPUTE, "head": HEADS, "neck": NECKS}
 
 
 class Blocks(nn.Sequential):
@@ -165,10 +176,10 @@ class HRNet(nn.Module):
         make_block = choose(BLOCKS, spec.block, "block")
         for field, value in FIXED[spec.block].items():
             if getattr(spec, field) != value:
-                raise ValueError(f"{spec.name}: block '{spec.block}' has no {field} choice "
+                raise UsageError(f"{spec.name}: block '{spec.block}' has no {field} choice "
                                  f"({field} must be '{value}', got '{getattr(spec, field)}')")
         if spec.context != "dcm" and spec.dcm_pool != HRSpec.dcm_pool:
-            raise ValueError(f"{spec.name}: dcm_pool is a choice of context 'dcm' only "
+            raise UsageError(f"{spec.name}: dcm_pool is a choice of context 'dcm' only "
                              f"(context is '{spec.context}')")
         head_cls = choose(HEADS, spec.head, "head")
         recompute = choose(RECOMPUTE, spec.recompute, "recompute")
@@ -204,12 +215,12 @@ class HRNet(nn.Module):
         """Raise ValueError for an input this network cannot take, before any conv runs."""
         name, c_in = self.spec.name, self.spec.in_channels
         if x.dim() != 4:
-            raise ValueError(f"{name} expects a (B, {c_in}, H, W) tensor, got shape {tuple(x.shape)}")
+            raise UsageError(f"{name} expects a (B, {c_in}, H, W) tensor, got shape {tuple(x.shape)}")
         _, c, h, w = (int(v) for v in x.shape)
         if c != c_in:
-            raise ValueError(f"{name} expects {c_in} input channels, got {c} (shape {tuple(x.shape)})")
+            raise UsageError(f"{name} expects {c_in} input channels, got {c} (shape {tuple(x.shape)})")
         if h % self.stride or w % self.stride or h == 0 or w == 0:
-            raise ValueError(f"{name} needs H and W divisible by {self.stride} (its lowest branch is "
+            raise UsageError(f"{name} needs H and W divisible by {self.stride} (its lowest branch is "
                              f"at 1/{self.stride}), got {h}x{w}")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -11,17 +11,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 from os import PathLike
+from pathlib import Path
 from typing import Mapping
 
 import torch
 from torch import nn
 
-from ..common import first_line
+from ..common import UsageError, first_line
 from .checkpoints import ARCHLAB, LAYOUTS, Layout
 from .registry import get_spec, list_models
 
 
-class CheckpointError(ValueError):
+class CheckpointError(UsageError):
     """A file that is no checkpoint, or a checkpoint that does not fit the model; one line."""
 
 
@@ -47,9 +48,12 @@ def read_checkpoint(source: str | PathLike | Mapping) -> tuple[dict, str]:
     else:
         label = str(source)
         try:
+            _check_looks_saved(source, label)
             obj = torch.load(source, map_location="cpu", weights_only=True)
         except FileNotFoundError:
             raise CheckpointError(f"no checkpoint file {label}") from None
+        except CheckpointError:
+            raise
         except Exception as exc:  # pickle, zip and EOF errors of a corrupt or foreign file
             reason = first_line(exc, limit=160)
             raise CheckpointError(f"{label} is not a checkpoint torch.load can read with "
@@ -61,6 +65,27 @@ def read_checkpoint(source: str | PathLike | Mapping) -> tuple[dict, str]:
         raise CheckpointError(f"{label} holds no state_dict (tensor names -> tensors, plain or under "
                               f"'state_dict'); it holds a {type(obj).__name__}")
     return dict(sd), label
+
+
+# torch.save writes a zip archive; its legacy format (and plain pickles) starts with the pickle
+# protocol opcode. Anything else makes torch.load fail with a bare pickle error ("...: 101").
+_SAVED_MAGIC = (b"PK\x03\x04", b"\x80")
+
+
+def _check_looks_saved(source, label: str) -> None:
+    """A CheckpointError that says what the file is not and what to give instead, for a path whose
+    first bytes are neither a zip nor a pickle (a text file, an image, a folder)."""
+    if not isinstance(source, (str, PathLike)):
+        return  # a file object: torch.load reads it as it is
+    if Path(source).is_dir():
+        raise CheckpointError(f"{label} is a folder, not a checkpoint file: give the .pth file")
+    with open(source, "rb") as f:  # FileNotFoundError: the caller's "no checkpoint file"
+        head = f.read(4)
+    if not head.startswith(_SAVED_MAGIC):
+        raise CheckpointError(
+            f"{label} is not a PyTorch checkpoint (not a zip or pickle file torch.load can read): "
+            "give the .pth file of the authors' released model, or one written by "
+            "torch.save(model.state_dict(), PATH)")
 
 
 def detect_format(state_dict: Mapping) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import fnmatch
 
+from ..common import UsageError
 from .spec import ModelSpec
 
 _REGISTRY: dict[str, ModelSpec] = {}
@@ -15,9 +16,9 @@ def register(spec: ModelSpec) -> ModelSpec:
     if not isinstance(spec, ModelSpec):
         raise TypeError(f"register() takes a ModelSpec, got {type(spec).__name__}")
     if spec.name in _REGISTRY:
-        raise ValueError(f"model '{spec.name}' is already registered")
+        raise UsageError(f"model '{spec.name}' is already registered")
     if not spec.name or "@" in spec.name or "," in spec.name:
-        raise ValueError(f"model name '{spec.name}' must be non-empty, without '@' or ','")
+        raise UsageError(f"model name '{spec.name}' must be non-empty, without '@' or ','")
     _REGISTRY[spec.name] = spec
     return spec
 
@@ -36,7 +37,7 @@ def list_variants(bases=None) -> list[str]:
         if spec.base and (keep is None or spec.base in keep):
             names += [n for n in (spec.base, name) if n not in names]
     if keep is not None and not names:
-        raise ValueError(f"no registered variant of {', '.join(sorted(keep))} (archlab list shows them)")
+        raise UsageError(f"no registered variant of {', '.join(sorted(keep))} (archlab list shows them)")
     return names
 
 
@@ -50,6 +51,6 @@ def get_spec(name: str | ModelSpec) -> ModelSpec:
     if base not in _REGISTRY:
         close = difflib.get_close_matches(base.lower(), list(lower), n=3, cutoff=0.5)
         hint = f"; did you mean {', '.join(repr(lower[c]) for c in close)}?" if close else ""
-        raise ValueError(f"unknown model '{base}'{hint} (archlab list shows all)")
+        raise UsageError(f"unknown model '{base}'{hint} (archlab list shows all)")
     spec = _REGISTRY[base]
     return spec.derive_from(settings) if at else spec

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ..common import UsageError
 from ..blocks.conv import ConvBN, choose
 from ..blocks.selective import SK_PATHS, SKConv
 from .spec import ModelSpec
@@ -34,6 +35,9 @@ class ResNetSpec(ModelSpec):
     def build(self) -> nn.Module:
         return ResNet(self)
 
+    def choices(self, field: str) -> dict | None:
+        return SK_PATHS if field == "sk_paths" else None
+
     def output_shape(self, batch: int, input_size=None) -> tuple[int, ...]:
         return (batch, self.num_classes)  # logits
 
@@ -51,7 +55,7 @@ class SKUnit(nn.Module):
                          paths=paths)
         self.expand = ConvBN(width, out, 1)
         if not project and (stride != 1 or in_channels != out):
-            raise ValueError(f"SKUnit {in_channels}->{out} with stride {stride} needs a projection shortcut")
+            raise UsageError(f"SKUnit {in_channels}->{out} with stride {stride} needs a projection shortcut")
         self.shortcut = ConvBN(in_channels, out, 1, stride) if project else nn.Identity()
         self.relu = nn.ReLU()
 
@@ -65,10 +69,10 @@ class ResNet(nn.Module):
     def __init__(self, spec: ResNetSpec):
         super().__init__()
         if not len(spec.depths) == len(spec.widths) == len(spec.strides):
-            raise ValueError(f"{spec.name}: depths, widths and strides need one entry per stage, got "
+            raise UsageError(f"{spec.name}: depths, widths and strides need one entry per stage, got "
                              f"{spec.depths}, {spec.widths}, {spec.strides}")
         if min(spec.depths, default=0) < 1:
-            raise ValueError(f"{spec.name}: every stage needs at least one unit, got depths {spec.depths}")
+            raise UsageError(f"{spec.name}: every stage needs at least one unit, got depths {spec.depths}")
         choose(SK_PATHS, spec.sk_paths, "SK path form")  # fail at build, naming the choices
         self.name = spec.name
         self.in_channels = spec.input_size[0]
@@ -93,18 +97,18 @@ class ResNet(nn.Module):
     def check_input(self, x: torch.Tensor) -> None:
         """Raise ValueError for an input this network cannot take, before any conv runs."""
         if x.dim() != 4:
-            raise ValueError(f"{self.name} expects a (B, C, H, W) tensor, got shape {tuple(x.shape)}")
+            raise UsageError(f"{self.name} expects a (B, C, H, W) tensor, got shape {tuple(x.shape)}")
         b, c, h, w = x.shape
         if c != self.in_channels:
-            raise ValueError(f"{self.name} expects {self.in_channels} input channels, got {c} "
+            raise UsageError(f"{self.name} expects {self.in_channels} input channels, got {c} "
                              f"(shape {tuple(x.shape)})")
         if h < self.min_side or w < self.min_side:
-            raise ValueError(f"{self.name} needs H and W >= {self.min_side} (total stride "
+            raise UsageError(f"{self.name} needs H and W >= {self.min_side} (total stride "
                              f"{self.min_side}), got {h}x{w}")
         if self.training and b < 2:
             # The SK attention batch-normalises one pooled vector per sample; with one sample the
             # batch statistics are undefined and BatchNorm fails deep inside the first unit.
-            raise ValueError(f"{self.name} in training mode needs batch >= 2 (SK attention uses "
+            raise UsageError(f"{self.name} in training mode needs batch >= 2 (SK attention uses "
                              "BatchNorm on pooled vectors); call .eval() for single-sample inference")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

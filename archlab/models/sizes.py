@@ -9,18 +9,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 
 import torch
 
-from ..common import write_atomic
+from ..common import cache_dir, write_atomic
 from .spec import ModelSpec
 
 
 def _cache_file() -> Path:
-    root = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(root) / "archlab" / "params.json"
+    return cache_dir() / "params.json"
 
 
 def _key(spec: ModelSpec) -> str:

@@ -12,6 +12,9 @@ from dataclasses import dataclass, fields, replace
 
 from torch import nn
 
+from ..blocks.conv import choose
+from ..common import UsageError
+
 
 @dataclass(frozen=True)
 class ModelSpec:
@@ -46,11 +49,16 @@ class ModelSpec:
         touches = tuple(changes.pop("touches", ()))
         unknown = set(changes) - {f.name for f in fields(self)}
         if unknown:
-            raise ValueError(f"{self.name} has no setting {sorted(unknown)}; "
+            raise UsageError(f"{self.name} has no setting {sorted(unknown)}; "
                              f"settings: {', '.join(self.settings())}")
         return replace(self, name=name, base=self.name, change=change, golden_params=None,
                        golden_fvcore=None, golden_counts=(), reported=(), touches=touches,
                        **changes)
+
+    def choices(self, field: str) -> dict | None:
+        """The build table whose names `field` may take (any name a block of this family accepts),
+        or None for a field that is not a choice of names. A family with choice fields overrides it."""
+        return None
 
     def settings(self) -> list[str]:
         """The design-choice fields a user may change (everything but identity and golden data)."""
@@ -96,7 +104,7 @@ def parse_value(text: str, like=None):
     t = text.strip()
     if isinstance(like, bool) or (like is None and t.lower() in _TRUE | _FALSE - {"1", "0"}):
         if t.lower() not in _TRUE | _FALSE:
-            raise ValueError(f"'{text}' is not a boolean (use true or false)")
+            raise UsageError(f"'{text}' is not a boolean (use true or false)")
         return t.lower() in _TRUE
     if isinstance(like, tuple) or (like is None and t[:1] in ("(", "[")):
         inner = t.strip("()[] ")
@@ -106,7 +114,7 @@ def parse_value(text: str, like=None):
         try:
             return int(t)
         except ValueError:
-            raise ValueError(f"'{text}' is not an integer") from None
+            raise UsageError(f"'{text}' is not an integer") from None
     return t
 
 
@@ -117,20 +125,35 @@ def check_settings(spec: ModelSpec, keys) -> None:
         if key not in allowed:
             close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.0)
             hint = f"; did you mean '{close[0]}'?" if close else ""
-            raise ValueError(f"{spec.name} has no setting '{key}'{hint} (settings: {', '.join(allowed)})")
+            raise UsageError(f"{spec.name} has no setting '{key}'{hint} (settings: {', '.join(allowed)})")
+
+
+def check_choice(spec: ModelSpec, key: str, value) -> None:
+    """Raise UsageError (a ValueError, with the build tables' own message: the choices and the
+    closest) for a value of a choice field that no block of spec's family takes; others pass."""
+    table = spec.choices(key)
+    if table is not None:
+        try:
+            choose(table, value, key)
+        except ValueError as exc:  # the user's name, not a block's bug: exit 2 on the command line
+            raise UsageError(str(exc)) from None
 
 
 def parse_settings(spec: ModelSpec, text: str) -> dict:
-    """"field=value[,field=value]" -> {field: parsed value}; unknown fields raise ValueError."""
+    """"field=value[,field=value]" -> {field: parsed value}; unknown fields, a field given twice
+    and an unknown choice name raise ValueError."""
     changes = {}
     for item in _split_top(text):
         key, eq, value = (s.strip() for s in item.partition("="))
         if not eq or not key:
-            raise ValueError(f"setting '{item}' is not field=value (in '{text}')")
+            raise UsageError(f"setting '{item}' is not field=value (in '{text}')")
         check_settings(spec, [key])
+        if key in changes:  # last-one-wins would run one value under a name that shows both
+            raise UsageError(f"{spec.name}@{text} sets {key} twice; give each field once")
         changes[key] = parse_value(value, getattr(spec, key))
+        check_choice(spec, key, changes[key])
     if not changes:
-        raise ValueError(f"no settings after '@' in '{spec.name}@{text}'")
+        raise UsageError(f"no settings after '@' in '{spec.name}@{text}'")
     return changes
 
 

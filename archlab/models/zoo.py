@@ -14,7 +14,8 @@ Name grammar (get_spec, build, the CLI):
 
 Values parse by the field's type: ints; bools as true/false (yes/no, on/off, 1/0); tuples as
 1-1-2-4, 1,1,2,4 or (1,1,2,4) (commas inside parentheses do not separate settings); anything
-else is a string (a choice name such as crw). `get_spec(name).settings()` lists the fields.
+else is a string (a choice name such as crw, checked against the names the blocks take). Each
+field is given once. `get_spec(name).settings()` lists the fields.
 """
 from __future__ import annotations
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..common import write_atomic
+from ..common import UsageError, write_atomic
 from ..results import Report, load_report, read_json
 from .compare_text import comparison_table
 from .units import is_missing
@@ -60,7 +60,7 @@ class Comparison:
                 b = (r.spec or {}).get("base") if r is not None else None
             if b is not None and b not in names:
                 if isinstance(base, str):
-                    raise ValueError(f"base {b!r} is not among the compared models ({', '.join(names)})")
+                    raise UsageError(f"base {b!r} is not among the compared models ({', '.join(names)})")
                 b = None  # its base was not measured: shown without deltas
             self.bases[n] = b if b != n else None
 

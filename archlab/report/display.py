@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from ..common import UsageError
 from ..results import Report
 from .tables import module_frame
 from .units import is_missing, mib, ms, pct, si
@@ -95,7 +96,7 @@ def render(df: pd.DataFrame, fmt: str = "table", *, right=None) -> str:
                 for row in cells[1:]]
         return "\n".join([head, rule] + body) + "\n"
     if fmt != "table":
-        raise ValueError(f"unknown format {fmt!r}; choose table, md, csv or json")
+        raise UsageError(f"unknown format {fmt!r}; choose table, md, csv or json")
     widths = [max(len(row[i]) for row in cells) for i in range(len(cells[0]))]
     lines = []
     for n, row in enumerate(cells):

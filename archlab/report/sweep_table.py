@@ -119,3 +119,35 @@ def sweep_markdown(df: pd.DataFrame, comp: Comparison, *, title: str, about: lis
         lines += ["", "## Not measured", ""] + [f"- **{n}**: {why}" for n, why in failed.items()]
     lines += [f"\n![{p}]({p})" for p in plots]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def saved_text(folder, fmt: str = "table") -> str | None:
+    """What `archlab show` prints for a sweep or merged folder (sweep.md or merge.md beside
+    table.csv), None for any other: the file as written — what was swept or which devices, the
+    front, the invalid points; its plot links left out, a terminal cannot show them — then every
+    row of table.csv with the columns that place it (grid values, input, batch; device, threads,
+    versions, store), `front` and its costs. csv and json: table.csv whole."""
+    from pathlib import Path
+
+    from .display import render
+
+    folder = Path(folder)
+    md = next((folder / n for n in ("sweep.md", "merge.md") if (folder / n).is_file()), None)
+    if md is None or not (folder / "table.csv").is_file():
+        return None
+    df = pd.read_csv(folder / "table.csv")
+    if fmt in ("csv", "json"):
+        return render(df, fmt) + ("" if fmt == "csv" else "\n")
+    cols = list(df.columns)
+    # sweep_frame puts the placing columns between `model` and `tag`; `point` repeats the model
+    placing = [c for c in cols[1:cols.index("tag")] if c != "point"] if "tag" in cols else []
+    rows = pd.DataFrame({
+        "model": df["model"], **{c: df[c] for c in placing},
+        "front": ["★" if f is True or str(f) == "True" else "" for f in df.get("front", [])],
+        "params": [si(v) for v in df["params"]], "MACs[archlab]": [si(v) for v in df["macs"]],
+        "latency ms (base × paired ratio)": [ms(v) for v in df["latency_paired_ms"]],
+        "latency vs base": [ratio(v) for v in df["latency_ratio"]]})
+    text = "\n".join(ln for ln in md.read_text().splitlines() if not ln.startswith("!["))
+    title = "## Every point" if md.name == "sweep.md" else "## Every row"
+    return text.rstrip() + f"\n\n{title} (★: on the front; table.md has every change against the " \
+        f"base)\n\n" + render(rows, "md" if fmt == "md" else "table")

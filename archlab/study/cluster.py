@@ -20,6 +20,7 @@ from pathlib import Path
 
 import submitit
 
+from ..common import UsageError
 from .options import Measure, Policy
 from .points import Point, run_points
 from .run import Tally, interrupt_signal, one_line
@@ -57,7 +58,7 @@ def launch(todo: list[Point], store: Store, measure: Measure, policy: Policy, *,
     try:
         executor.update_parameters(**job_parameters(params, measure))
     except (NameError, AssertionError, TypeError, ValueError) as exc:
-        raise ValueError(f"submitit parameters: {one_line(exc).split(': ', 1)[-1]}") from None
+        raise UsageError(f"submitit parameters: {one_line(exc).split(': ', 1)[-1]}") from None
     size = 1 if latency else max(1, points_per_job)
     chunks = [todo[i:i + size] for i in range(0, len(todo), size)]
     slurm = executor.cluster == "slurm"

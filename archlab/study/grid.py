@@ -5,7 +5,8 @@ A point is one (model, input, batch): the store keys its measurement by exactly 
 over two inputs is two points per combination. A combination that changes nothing is the base itself
 (named so, and measured once); one that equals a registered reference model in every design field is
 that model (so its reported accuracy labels it). Fields and values are checked here, against the base's
-own settings, before anything is built: an unknown field or a value of the wrong type is one line.
+own settings, before anything is built: an unknown field, a field with no values, a value of the
+wrong type or a choice name no block takes is one line.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..common import UsageError
 from .planning import parse_input
 from .store import safe_name
 
@@ -37,7 +39,7 @@ class Point:
 def parse_grid(spec, grid) -> dict[str, list]:
     """{field: [parsed values]} from "FIELD=V1,V2,..." texts (or a {field: values} dict), checked
     against `spec`'s settings. Tuple values are written 4-4-2-1 (or in parentheses: (4,4,2,1))."""
-    from ..models.spec import _split_top, check_settings, parse_value
+    from ..models.spec import _split_top, check_choice, check_settings, parse_value
 
     if isinstance(grid, dict):
         items = [(k, v.split(",") if isinstance(v, str) else list(v)) for k, v in grid.items()]
@@ -46,26 +48,31 @@ def parse_grid(spec, grid) -> dict[str, list]:
         for text in grid or ():
             key, eq, values = (s.strip() for s in str(text).partition("="))
             if not eq or not key:
-                raise ValueError(f"--grid {text!r} is not FIELD=V1,V2,... (e.g. context=dcm,crw)")
+                raise UsageError(f"--grid {text!r} is not FIELD=V1,V2,... (e.g. context=dcm,crw)")
             items.append((key, _split_top(values)))
     if not items:
-        raise ValueError(f"--grid is empty: give at least one FIELD=V1,V2,... (the fields of "
+        raise UsageError(f"--grid is empty: give at least one FIELD=V1,V2,... (the fields of "
                          f"{spec.name}: {', '.join(spec.settings())})")
     out: dict[str, list] = {}
     for key, values in items:
         check_settings(spec, [key])
         if key in out:
-            raise ValueError(f"--grid names {key} twice; give its values once: {key}=V1,V2,...")
+            raise UsageError(f"--grid names {key} twice; give its values once: {key}=V1,V2,...")
+        if not values:  # "context=": a field with no value would make a grid of no points
+            raise UsageError(f"--grid {key}= has no values; give them as {key}=V1,V2,...")
         like = getattr(spec, key)
         parsed = []
         for v in values:
             text = str(v).strip() if not isinstance(v, tuple) else "-".join(map(str, v))
             if not text:
-                raise ValueError(f"--grid {key}= has an empty value")
+                raise UsageError(f"--grid {key}= has an empty value")
             try:
                 value = parse_value(text, like)
+                # a name no block takes fails in every combination: a usage error now, not a
+                # sweep of invalid rows (a combination of valid names stays an invalid row)
+                check_choice(spec, key, value)
             except ValueError as exc:
-                raise ValueError(f"--grid {key}: {exc}") from None
+                raise UsageError(f"--grid {key}: {exc}") from None
             if value not in parsed:
                 parsed.append(value)
         out[key] = parsed
@@ -128,7 +135,7 @@ def parse_batches(batches) -> list[int]:
         except ValueError:
             b = 0
         if b < 1:
-            raise ValueError(f"--batch takes positive integers, comma-separated (e.g. 1,8); got "
+            raise UsageError(f"--batch takes positive integers, comma-separated (e.g. 1,8); got "
                              f"{batches!r}")
         out.append(b)
     return list(dict.fromkeys(out))

@@ -14,12 +14,12 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..common import first_line
+from ..common import UsageError, first_line
 from ..results import Report, ReportError, load_report
 from .comparing import _write
 from .grid import label as row_label
 from .pipelines import Outcome
-from .planning import OutputFolder
+from .folder import OutputFolder
 from .run import log_line
 from .store import digest, identity
 
@@ -61,7 +61,7 @@ def read_store(root: str | Path, log=log_line) -> list[Entry]:
     """Every complete report of one store (an unreadable one is named and left out)."""
     root = Path(root)
     if not (root / "reports").is_dir():
-        raise ValueError(f"{root} is not a store of finished measurements (it has no reports/ "
+        raise UsageError(f"{root} is not a store of finished measurements (it has no reports/ "
                          "folder); give each machine's --store folder (default reports/store)")
     out = []
     for meta_path in sorted((root / "reports").glob("*/*/key.json")):
@@ -75,6 +75,28 @@ def read_store(root: str | Path, log=log_line) -> list[Entry]:
             held = meta["key"].get("holds") or {}
             out.append(Entry(report, meta["key"], root, bool(held.get("latency"))))
     return out
+
+
+def distinct_stores(stores) -> list[Path]:
+    """The stores in the order given, each folder once: the same store named twice (or through a
+    link) holds the same reports, and reading it twice would count each as an older repeat."""
+    seen, out = set(), []
+    for root in map(Path, stores):
+        where = root.resolve()
+        if where not in seen:
+            seen.add(where)
+            out.append(root)
+    return out
+
+
+def _check_out(out, stores) -> None:
+    """Refuse an output folder that is a store or inside one: the merge would write its tables and
+    models/ among the store's measurements (and --replace would empty it)."""
+    target = Path(out).resolve()
+    for root in stores:
+        if target == root.resolve() or root.resolve() in target.parents:
+            raise UsageError(f"--out {out} is the store {root} or inside it; write the merge to a "
+                             "folder outside every store (e.g. --out reports/merged)")
 
 
 def device_labels(fingerprints: list[dict]) -> dict[str, str]:
@@ -113,10 +135,12 @@ def merge(stores, out: str | Path, *, replace: bool = False, log=log_line) -> Me
     from ..report.compare import Comparison
 
     if not stores:
-        raise ValueError("merge needs at least one store folder")
+        raise UsageError("merge needs at least one store folder")
+    stores = distinct_stores(stores)
+    _check_out(out, stores)
     entries = [e for root in stores for e in read_store(root, log)]
     if not entries:
-        raise ValueError(f"no finished report in {', '.join(map(str, stores))}")
+        raise UsageError(f"no finished report in {', '.join(map(str, stores))}")
     chosen, dropped = _pick(entries)
     fps = {json.dumps(e.fingerprint, sort_keys=True): e.fingerprint for e in chosen}
     devices = device_labels(list(fps.values()))

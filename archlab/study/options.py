@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Callable
 
+from ..common import UsageError
 from .run import log_line
 
 DEFAULT_ROOT = Path("reports") / "store"  # the store of finished measurements
@@ -59,29 +60,29 @@ class Measure:
         from ..profile.deploy.runtimes import check_runtimes
 
         if self.mode not in ("eval", "train"):
-            raise ValueError(f"--mode must be eval or train; got {self.mode!r}")
+            raise UsageError(f"--mode must be eval or train; got {self.mode!r}")
         if self.sgd and self.mode != "train":
-            raise ValueError("--sgd adds an optimizer step to a training step: it needs --mode train")
+            raise UsageError("--sgd adds an optimizer step to a training step: it needs --mode train")
         if self.threads is not None and (not isinstance(self.threads, int) or self.threads < 1):
-            raise ValueError(f"--threads must be at least 1; got {self.threads}")
+            raise UsageError(f"--threads must be at least 1; got {self.threads}")
         if self.budget_s is not None and not self.budget_s > 0:
-            raise ValueError(f"--budget must be a positive number of seconds; got {self.budget_s}")
+            raise UsageError(f"--budget must be a positive number of seconds; got {self.budget_s}")
         if self.op_passes is not None and (not isinstance(self.op_passes, int) or self.op_passes < 1):
-            raise ValueError(f"op_passes must be at least 1; got {self.op_passes}")
+            raise UsageError(f"op_passes must be at least 1; got {self.op_passes}")
         if self.cuda_graph and not str(self.device).startswith("cuda"):
-            raise ValueError("--cuda-graph needs --device cuda")
+            raise UsageError("--cuda-graph needs --device cuda")
         if self.cuda_graph and self.mode == "train":
-            raise ValueError("--cuda-graph times inference only; not with --mode train")
+            raise UsageError("--cuda-graph times inference only; not with --mode train")
         if self.checkpoint is not None and not Path(self.checkpoint).is_file():
-            raise ValueError(f"no checkpoint file {self.checkpoint}")
+            raise UsageError(f"no checkpoint file {self.checkpoint}")
         if self.conventions is not None:
             object.__setattr__(self, "conventions", tuple(check_conventions(self.conventions)))
         runtimes = tuple(check_runtimes(self.runtimes or ("eager",)))
         object.__setattr__(self, "runtimes", runtimes)
         if len(runtimes) > 1 and not self.latency:
-            raise ValueError("--runtime times the model: it cannot go with --no-latency")
+            raise UsageError("--runtime times the model: it cannot go with --no-latency")
         if len(runtimes) > 1 and self.mode == "train":
-            raise ValueError("--runtime times inference: it cannot go with --mode train")
+            raise UsageError("--runtime times inference: it cannot go with --mode train")
 
     def resolve(self, **defaults) -> "Measure":
         """The command's defaults for the fields left None (a training step counts under the

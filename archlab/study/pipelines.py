@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..common import UsageError
 from ..profile.count.conventions import RECORDER_CONVENTIONS
 from ..results import ProfileInterrupted, Report, merge_latency
 from .options import Measure, Policy, settle
@@ -147,7 +148,7 @@ def profile_to(name: str, out: str | Path | None = None, *, input_size=None, bat
     from ..report.files import write_report
 
     if depth < 0:
-        raise ValueError(f"--depth must be 0 or more; got {depth}")
+        raise UsageError(f"--depth must be 0 or more; got {depth}")
     measure, policy = settle("profile_to", measure, policy, options,
                              conventions=DEFAULT_CONVENTIONS, per_module=True)
     measure.check_here()

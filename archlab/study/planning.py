@@ -14,11 +14,16 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ..common import UsageError
 from .options import Measure
 from .store import request_key
 
 # a request this many times the model's default input (pixels x batch) gets its memory estimated
 LARGE = 16
+
+
+class WontFit(UsageError, MemoryError):
+    """A request whose estimated memory exceeds what the device has left (--force tries anyway)."""
 
 
 @dataclass
@@ -53,7 +58,7 @@ def parse_input(text: str | None, default) -> tuple[int, ...]:
     except ValueError:
         pass
     if len(nums) not in (2, 3) or any(n <= 0 for n in nums):
-        raise ValueError(f"--input must be HxW or CxHxW with positive integers, e.g. 256x192; "
+        raise UsageError(f"--input must be HxW or CxHxW with positive integers, e.g. 256x192; "
                          f"got {text!r}")
     return tuple(nums) if len(nums) == 3 else (default[0], *nums)
 
@@ -67,7 +72,7 @@ def plan(names, measure: Measure, *, input_size=None, batch: int = 1, force: boo
     from ..models import get_spec, load_checkpoint
 
     if not isinstance(batch, int) or batch < 1:
-        raise ValueError(f"--batch must be at least 1; got {batch}")
+        raise UsageError(f"--batch must be at least 1; got {batch}")
     jobs: dict[str, Job] = {}
     for name in names:
         spec = get_spec(name)
@@ -147,7 +152,7 @@ def check_memory(model, shape, batch, device, name) -> None:
     need, free = estimate_bytes(model, shape, batch), available_bytes(device)
     if free is not None and need > free:
         gib = 2 ** 30
-        raise MemoryError(f"{name} at {'x'.join(map(str, shape))}, batch {batch} needs about "
+        raise WontFit(f"{name} at {'x'.join(map(str, shape))}, batch {batch} needs about "
                           f"{need / gib:.1f} GiB (weights, input and peak activations, estimated "
                           f"on the meta device) but {free / gib:.1f} GiB is available on {device}; "
                           "use a smaller --input or --batch, or --force to try anyway")

@@ -63,12 +63,12 @@ def sweep(base: str, grid, out: str | Path | None = None, *, inputs=None, batche
     measure, policy = settle("sweep", measure, policy, options,
                              conventions=COMPARE_CONVENTIONS, per_module=False)
     if launcher not in LAUNCHERS:
-        raise ValueError(f"unknown launcher {launcher!r}; use one of {', '.join(LAUNCHERS)}")
+        raise UsageError(f"unknown launcher {launcher!r}; use one of {', '.join(LAUNCHERS)}")
     if len(measure.runtimes) > 1:
-        raise ValueError("a sweep times eager PyTorch only; compare the points you pick with "
+        raise UsageError("a sweep times eager PyTorch only; compare the points you pick with "
                          "`archlab compare models ... --runtime`")
     if points_per_job < 1:
-        raise ValueError(f"--points-per-job must be at least 1; got {points_per_job}")
+        raise UsageError(f"--points-per-job must be at least 1; got {points_per_job}")
     remote = launcher != "local"
     if remote and cluster is None and launcher == "submitit-local":
         cluster = "local"
@@ -84,13 +84,13 @@ def sweep(base: str, grid, out: str | Path | None = None, *, inputs=None, batche
     grid = parse_grid(spec, grid)
     shapes, batches = parse_inputs(inputs, spec.input_size), parse_batches(batches)
     everything = grid_points(spec, grid, shapes, batches)
-    _announce(everything, spec, measure, policy.log, confirm)
     # on a cluster the memory a point needs is checked by its job, on the device that runs it
     jobs, invalid = plan_points(everything, measure, force=policy.force or remote, log=policy.log)
     if not jobs:
-        raise ValueError(f"no point of the sweep can be built: {next(iter(invalid.items()))[1]}")
+        raise UsageError(f"no point of the sweep can be built: {next(iter(invalid.items()))[1]}")
     for label, why in invalid.items():
         policy.log(f"{label}: invalid: {why}")
+    _announce(len(jobs), spec, measure, policy.log, confirm)
     folder = Path(out) if out else default_folder(spec.name, grid, shapes, batches)
     outcome = SweepOutcome(folder, invalid=invalid, launcher=launcher)
     with held(outcome, "comparison", [p.label for p in everything], policy) as (st, policy):
@@ -133,9 +133,10 @@ def _submit(outcome, valid, jobs, keys, store: Store, measure: Measure, policy: 
     return done["unfinished"]
 
 
-def _announce(everything, spec, measure: Measure, log, confirm) -> None:
-    """Say how large the sweep is, and about how long and how much disk it takes, before anything
-    is built; a large one goes ahead only when `confirm` agrees."""
+def _announce(n: int, spec, measure: Measure, log, confirm) -> None:
+    """Say how large the sweep is (`n` points that can be built), and about how long and how much
+    disk it takes, before anything is measured; a large one goes ahead only when `confirm`
+    agrees. (Planning holds one model at a time, so it is cheap before this.)"""
     import torch
 
     from ..profile.timing.paired import PAIR_BUDGET_S
@@ -147,7 +148,6 @@ def _announce(everything, spec, measure: Measure, log, confirm) -> None:
         seconds += measure.budget_s or 3.0
         if measure.pairs_wanted:
             seconds += measure.budget_s or PAIR_BUDGET_S
-    n = len(everything)
     text = (f"{n} points: about {n * seconds / 60:.0f} min if none is stored yet "
             f"(~{seconds:.0f} s each here) and {n * rows * ROW_BYTES / 2**20:.0f} MiB of reports")
     log(text)
@@ -160,7 +160,7 @@ def _need_submitit() -> None:
     try:
         import submitit  # noqa: F401
     except ImportError:
-        raise ValueError(CLUSTER_EXTRA) from None
+        raise UsageError(CLUSTER_EXTRA) from None
 
 
 def _stored(p: Point, jobs, store: Store, measure: Measure, policy: Policy) -> bool:
