@@ -13,7 +13,7 @@ from typing import Any
 
 from typing_extensions import TypedDict
 
-from .common import write_atomic
+from .common import UsageError, write_atomic
 
 SCHEMA = "archlab.report/2"
 
@@ -93,7 +93,8 @@ class Report:
     coverage: the op ledger: counted / free / uncounted ops with call counts and traffic shares
     timing:   method and spread of the whole-model latency (median, p10, p90, IQR, n), whether it
               can be trusted (`reliable`, `warnings`, load, CPU share, threads, cores), op_ms (the
-              sum of operator time) and overhead_ms (end-to-end median minus op_ms)
+              sum of operator time) and overhead_ms (end-to-end median minus op_ms, never negative:
+              archlab.profile.timing.accounting), with instrumentation_ms and op_scale
     notes:    human-readable remarks, errors included ("error: ..."), kept even when a step failed
     complete: False for a profile cut short (interrupted): what it holds was measured, the rest is
               None, and a rerun completes it
@@ -189,8 +190,8 @@ def merge_latency(counted: Report, timed: Report) -> Report:
                   conventions=counted.conventions, runtimes=timed.runtimes or counted.runtimes)
 
 
-class ReportError(ValueError):
-    """A report file that cannot be read as an archlab report."""
+class ReportError(UsageError):
+    """A report file that cannot be read as an archlab report: the file the user gave (exit 2)."""
 
 
 class ProfileError(RuntimeError):
@@ -256,4 +257,31 @@ def load_report(path: str | Path) -> Report:
         path = path / "report.json"
     data = read_json(path, SCHEMA, "report", "archlab profile NAME")
     check_report_data(data, path)
+    check_not_negative(data, path)
     return Report.from_dict(data)
+
+
+# Per-module figures that are counts, bytes or times: a negative one was never measured.
+_COUNTED = ("params", "trainable_params", "macs", "flops", "act_bytes", "latency_ms", "self_ms",
+            "peak_bytes", "macs_backward", "saved_bytes", "self_ms_backward",
+            "latency_ms_backward", "calls")
+
+
+def check_not_negative(data: dict, path) -> None:
+    """A ReportError naming the first negative count, byte size or time (rows, their counts and
+    param_bytes, and every total): types alone let a hand-edited -5 params through."""
+    def numbers(prefix, mapping, keys=None):
+        for k in (keys if keys is not None else mapping):
+            v = mapping.get(k)
+            if isinstance(v, (int, float)) and not isinstance(v, bool):
+                yield f"{prefix}{k}", v
+
+    found = list(numbers("totals.", data.get("totals") or {}))
+    for i, row in enumerate(data.get("rows") or []):
+        found += numbers(f"rows.{i}.", row, _COUNTED)
+        found += numbers(f"rows.{i}.counts.", row.get("counts") or {})
+        found += numbers(f"rows.{i}.param_bytes.", row.get("param_bytes") or {})
+    for where, v in found:
+        if v < 0:
+            raise ReportError(f"{path}: field {where}: must not be negative, got {v!r}; this is not "
+                              "a report archlab wrote: profile again")

@@ -9,16 +9,19 @@ import numpy as np
 
 from ..results import ModuleStat, Report
 from .count import coverage
-from .timing import reliability
 from .count.conventions import TABLE
+from .timing.accounting import account
+from .timing.stats import judged
 from .train.step import step_figures
 
 _MEMORY_NOTE = ("peak_bytes: the most activation memory alive while a module ran, above the level "
                 "at the start of the forward (parameters, buffers and the input excluded); {how}")
 _LATENCY_NOTE = ("per module: self_ms is the time of the module's own operators, each timed where it "
-                 "runs ({how}), median of {n} passes; latency_ms adds its submodules' (inclusive); "
-                 "uninstrumented forwards timed alongside those passes, less the operators' time, "
-                 "are the framework overhead (overhead_ms)")
+                 "runs ({how}) less the clock's own cost per operator ({cost:.2g} us, "
+                 "calibrated), median of {n} passes; latency_ms adds its submodules' (inclusive); "
+                 "the end-to-end median of the uninstrumented calls of the same rounds, less the "
+                 "operators' time, is the framework overhead (overhead_ms): op_ms + overhead_ms = "
+                 "median_ms")
 
 
 def _per_sample(v, batch):
@@ -52,11 +55,22 @@ def build_report(module, table, params, result, run, conventions, environment, *
     by_conv = {c: by_conv[c] for c in conventions if c in by_conv}
     external = {c for c in by_conv if c in result}
     tm = result.get("timing", {})
-    whole = tm.get("whole")
-    self_ms = _self_ms(tm.get("per_pass"), n)
+    rounds = tm.get("rounds")
+    whole = judged(rounds.samples["plain"], rounds.watch) if rounds else None
+    parts = {p: _self_ms(per_pass, n) for p, per_pass in tm.get("per_pass", {}).items()
+             if per_pass}
+    split = None
+    if whole and parts:  # one accounting: operators + overhead = the median of the same rounds
+        split = account(whole["median_ms"], parts, rounds.samples["plain"],
+                        rounds.samples["instrumented"],
+                        ops={p: _fold(k, n) for p, k in tm.get("ops", {}).items()},
+                        clock_ms_per_op=1e3 * tm.get("clock_s_per_op", 0.0))
+    if split:
+        parts = split[0]
+    self_ms = parts.get("forward")
     incl_ms = table.inclusive(self_ms) if self_ms is not None else None
 
-    train_rows, train_totals, train_timing = step_figures(result, table, lambda p: _self_ms(p, n))
+    train_rows, train_totals = step_figures(result, table, parts.get("backward"))
     rows = []
     for i in range(n):
         counts = {c: k.per_module[i] for c, k in by_conv.items()
@@ -108,25 +122,25 @@ def build_report(module, table, params, result, run, conventions, environment, *
             notes.append(_MEMORY_NOTE.format(how=how))
     timing = dict(settings)
     if whole:
-        timing.update(whole)
-        timing["method"] = _method(run.device, settings.get("cuda_graph"), mode)
-        timing.update(reliability.assess(tm["watch"], whole["iqr_ms"] / whole["median_ms"]
-                                         if whole["median_ms"] else None, whole["n"]))
-    if self_ms is not None:
-        timing.update(_operator_timing(tm, self_ms))
-        if train_timing:  # a step's operators: the forward's and the backward's
-            timing.update(op_ms_forward=timing["op_ms"], **train_timing)
-            timing["op_ms"] += train_timing["op_ms_backward"]
-            timing["overhead_ms"] = timing["alongside_ms"] - timing["op_ms"]
-        over = timing["overhead_ms"]
-        if over < -reliability.MAX_SPREAD * timing["alongside_ms"] and whole:
+        timing.update(whole, warmup_calls=rounds.warmup_calls,
+                      number_per_run=rounds.number, rounds=rounds.method["rounds"],
+                      samples_ms=[round(float(t), 6) for t in rounds.samples["plain"]],
+                      method=_method(run.device, settings.get("cuda_graph"), mode,
+                                     per_module=split is not None))
+    if split:
+        _, fields, split_notes, split_warnings = split
+        per_pass = tm["per_pass"]
+        passes = len(per_pass["forward"])
+        timing.update(fields, op_passes=passes,
+                      op_ms_per_pass=[1e3 * sum(sum(per_pass[p][i]) for p in per_pass)
+                                      for i in range(passes)])
+        if split_warnings:
             timing["reliable"] = False
-            timing["warnings"].append(
-                f"operator time ({timing['op_ms']:.3g} ms) exceeds the uninstrumented forwards "
-                f"timed alongside by {-over:.3g} ms")
+            timing["warnings"] = timing["warnings"] + split_warnings
         how = ("a CUDA event pair around each operator, read after one synchronisation"
                if run.device.type == "cuda" else "perf_counter just before and after each operator")
-        notes.append(_LATENCY_NOTE.format(how=how, n=len(tm["per_pass"])))
+        notes.append(_LATENCY_NOTE.format(how=how, n=passes, cost=fields["clock_us_per_op"]))
+        notes += split_notes
     spec_dict = spec.to_dict() if hasattr(spec, "to_dict") else dict(spec or {})
     return Report(
         model=model_name or type(module).__name__, spec=_jsonable(spec_dict),
@@ -148,25 +162,22 @@ def _self_ms(per_pass, n) -> list[float] | None:
     return out
 
 
-def _method(device, graph, mode) -> str:
+def _fold(per_module, n) -> list[float]:
+    """Per module, with the model's row also taking what ran outside every module (last slot)."""
+    out = list(per_module[:n])
+    out[0] += per_module[n]
+    return out
+
+
+def _method(device, graph, mode, *, per_module: bool) -> str:
     what = ("training steps (forward, the sum of the outputs, backward), train mode"
             if mode == "train" else
             ("a replayed CUDA graph" if graph else "eager forward calls")
             + ", eval mode, torch.inference_mode")
-    sync = ", synchronised per block" if device.type == "cuda" else ", perf_counter"
-    return f"torch.utils.benchmark.Timer (adaptive_autorange{sync}) of {what}"
-
-
-def _operator_timing(tm, self_ms) -> dict:
-    """op_ms (the sum of per-module medians, so it equals the sum of self_ms), overhead_ms (the
-    median of uninstrumented forwards run alongside the operator-timed passes, minus op_ms: Python,
-    dispatch and everything between operators), and the instrumented passes' own figures."""
-    op_ms = sum(self_ms)
-    alongside = float(np.median(tm["plain"])) * 1e3
-    return {"op_ms": op_ms, "overhead_ms": alongside - op_ms, "alongside_ms": alongside,
-            "op_passes": len(tm["per_pass"]),
-            "op_ms_per_pass": [1e3 * sum(p) for p in tm["per_pass"]],
-            "instrumented_ms": float(np.median(tm["walls"])) * 1e3}
+    clock = "CUDA events per block" if device.type == "cuda" else "perf_counter per block"
+    beside = (" in rotated rounds with the same calls, every operator timed" if per_module
+              else "")
+    return f"archlab's side-by-side harness ({clock}): {what}, uninstrumented{beside}"
 
 
 def _jsonable(obj):

@@ -6,9 +6,10 @@ the module it happened in; what was measured is kept):
 1. count: archlab + paper-hook + paper-conv, activation bytes, the op ledger and peak memory per
    module, all in ONE forward pass (counting.py);
 2. fvcore, thop (external.py) when asked for;
-3. latency: the whole model uninstrumented (timing.py, torch.utils.benchmark), watched for load
-   (reliability.py); then every operator timed where it runs, per module, over several passes
-   (recorder.py).
+3. latency: plain forwards beside forwards with every operator timed where it runs, in ONE run of
+   rotated rounds (timing/operators.py over timing/harness.py), watched for load
+   (timing/reliability.py), so the end-to-end median and its split into operators and framework
+   overhead come from the same rounds and add up (timing/accounting.py).
 The model is evaluated in eval mode under torch.inference_mode and given back as it was found:
 hooks removed, training flags, device, memory format and thread count restored.
 """
@@ -20,7 +21,7 @@ from contextlib import ExitStack
 import torch
 from torch import nn
 
-from ..common import first_line
+from ..common import UsageError, first_line
 from ..results import ProfileError, ProfileInterrupted, Report
 
 from .core import env as _env
@@ -29,28 +30,29 @@ from .assemble import build_report
 from .count.conventions import DEFAULT_CONVENTIONS, RECORDER_CONVENTIONS, check_conventions
 from .core.hooks import ModuleTable, evaluating
 from .core.inputs import InputRecipe
-from .passes import WARMUP_S, count_pass, prepare, time_latency, train
+from .passes import count_pass, prepare, time_latency, train
+from .timing.budgets import PROFILE
 
-# whole model: at least WARMUP calls and WARMUP_S seconds of warm-up, then timed for BUDGET_S
-# seconds, longer (up to MAX_FACTOR x BUDGET_S) while the spread exceeds 10%: dite18 on 2 CPU cores
-# stays well under 60 s
-WARMUP, BUDGET_S, MAX_FACTOR = 3, 3.0, 3
-MODULE_ITERS = 5  # operator-timed passes: per-module times are medians over this many
+# the profile's budget (timing/budgets.py): WARMUP rounds and WARMUP_S seconds of warm-up, timed
+# for BUDGET_S seconds, longer (up to MAX_FACTOR x BUDGET_S) while the spread exceeds 10%
+WARMUP, WARMUP_S, BUDGET_S = PROFILE.warmup, PROFILE.warmup_s, PROFILE.budget_s
+MAX_FACTOR = PROFILE.max_s / PROFILE.budget_s
+MODULE_ITERS = 5  # at least this many operator-timed passes: per-module times are their medians
 
 
 def _check(module, recipe, batch, memory_format, warmup, budget_s, max_s, module_iters):
     if not isinstance(module, nn.Module):
-        raise ValueError(f"expected a torch.nn.Module, got {type(module).__name__}")
+        raise UsageError(f"expected a torch.nn.Module, got {type(module).__name__}")
     if not isinstance(batch, int) or batch < 1:
-        raise ValueError(f"batch must be a positive int, got {batch!r}")
+        raise UsageError(f"batch must be a positive int, got {batch!r}")
     if memory_format not in ("contiguous", "channels_last"):
-        raise ValueError(f"memory_format must be 'contiguous' or 'channels_last', "
+        raise UsageError(f"memory_format must be 'contiguous' or 'channels_last', "
                          f"got {memory_format!r}")
     if memory_format == "channels_last" and recipe.size is not None and len(recipe.size) != 3:
-        raise ValueError("memory_format='channels_last' needs a (C, H, W) input_size")
+        raise UsageError("memory_format='channels_last' needs a (C, H, W) input_size")
     if not (isinstance(warmup, int) and warmup >= 0 and isinstance(module_iters, int)
             and module_iters >= 1 and 0 < budget_s <= max_s):
-        raise ValueError(f"need warmup >= 0, module_iters >= 1, 0 < budget_s <= max_s; got {warmup}, "
+        raise UsageError(f"need warmup >= 0, module_iters >= 1, 0 < budget_s <= max_s; got {warmup}, "
                          f"{module_iters}, {budget_s}, {max_s}")
 
 
@@ -110,17 +112,21 @@ def profile_module(module: nn.Module, input_size=None, *, example_inputs=None,
     nested as the model takes them) and `example_kwargs`; or `input_constructor(batch) -> (args,
     kwargs)`. Every measurement uses the same inputs.
 
-    Latency: warm-up of `warmup` calls (and WARMUP_S seconds), then torch.utils.benchmark's
-    adaptive_autorange for `budget_s` to `max_s` seconds (default 3 x budget_s); per module,
-    `module_iters` passes with every operator timed. `cuda_graph=True` times the whole model as a
-    replayed CUDA graph. `count=False` skips the counting passes (to complete a stored profile's
+    Latency (timing/operators.py): after a warm-up of `warmup` rounds (and WARMUP_S seconds),
+    plain calls and calls with every operator timed run in rotated rounds for `budget_s` seconds,
+    longer (up to `max_s`, default 3 x budget_s) while the plain calls' spread exceeds 10%, at
+    least max(module_iters, 4) rounds and at most PROFILE.max_rounds; calls shorter than 1 ms
+    are timed in blocks. median_ms is the plain calls'; op_ms (the modules' operator medians) plus
+    overhead_ms adds up to it (timing/accounting.py states the rule when the operators exceed it).
+    `per_module=False` times plain calls only. `cuda_graph=True` times the whole model as a
+    replayed CUDA graph beside eager operator-timed forwards. `count=False` skips the counting passes (to complete a stored profile's
     latency). `progress(phase, done, total)` hears where the profile is.
 
     A model whose forward fails raises archlab.ProfileError carrying the partial report
     (`on_error="record"` returns it instead, the error in its notes and rows); Ctrl-C raises
     archlab.ProfileInterrupted carrying what finished, marked incomplete.
 
-    mode="train" profiles a training step instead (train_passes.py), on a deep copy of the model:
+    mode="train" profiles a training step instead (train/step.py), on a deep copy of the model:
     forward and backward counted and timed per module, bytes saved for backward, the step's peak
     memory; `sgd=True` adds an SGD step to the timed step. Train mode counts under the recorder's
     own conventions (fvcore and thop count inference only)."""
@@ -130,20 +136,23 @@ def profile_module(module: nn.Module, input_size=None, *, example_inputs=None,
                          else (example_inputs,), example_kwargs, input_constructor)
     _check(module, recipe, batch, memory_format, warmup, budget_s, max_s, module_iters)
     if cuda_graph and torch.device(device).type != "cuda":
-        raise ValueError("cuda_graph=True needs device='cuda'")
+        raise UsageError("cuda_graph=True needs device='cuda'")
     if on_error not in ("raise", "record"):
-        raise ValueError(f"on_error must be 'raise' or 'record', got {on_error!r}")
+        raise UsageError(f"on_error must be 'raise' or 'record', got {on_error!r}")
     conventions = check_conventions(conventions)
     if mode not in ("eval", "train"):
-        raise ValueError(f"mode must be 'eval' or 'train', got {mode!r}")
+        raise UsageError(f"mode must be 'eval' or 'train', got {mode!r}")
     if mode == "train" and set(conventions) - set(RECORDER_CONVENTIONS):
         extra = ", ".join(sorted(set(conventions) - set(RECORDER_CONVENTIONS)))
-        raise ValueError(f"{extra} count inference only; in train mode choose from "
+        raise UsageError(f"{extra} count inference only; in train mode choose from "
                          f"{', '.join(RECORDER_CONVENTIONS)}")
     if mode == "train" and cuda_graph:
-        raise ValueError("cuda_graph times inference only; not with mode='train'")
+        raise UsageError("cuda_graph times inference only; not with mode='train'")
     dev = _env.check_device(device)
     say = progress if callable(progress) else (lambda *a, **k: None)
+    budget = PROFILE.but(warmup=warmup, budget_s=budget_s, max_s=max_s,
+                         min_rounds=max(module_iters, PROFILE.min_rounds),
+                         max_rounds=max(module_iters, PROFILE.max_rounds))
     t_start = time.perf_counter()
     result: dict = {}
     interrupted = None
@@ -157,10 +166,8 @@ def profile_module(module: nn.Module, input_size=None, *, example_inputs=None,
         if mode == "train":
             try:
                 train(module, recipe, batch, dev, memory_format, seed, run, result, say,
-                       count=count, latency=latency, conventions=conventions, memory=memory,
-                       sgd=sgd, timing_options=dict(warmup=warmup, warmup_s=WARMUP_S,
-                                                    budget_s=budget_s, max_s=max_s,
-                                                    passes=module_iters))
+                      count=count, latency=latency, conventions=conventions, memory=memory,
+                      sgd=sgd, budget=budget, per_module=per_module)
             except KeyboardInterrupt as exc:
                 interrupted = exc
             count, latency = False, False  # done above
@@ -182,9 +189,8 @@ def profile_module(module: nn.Module, input_size=None, *, example_inputs=None,
                     except Exception as exc:  # a tool that cannot take these inputs, say
                         run.fail(name, exc)
             if latency and run.forward_ok:
-                result["timing"] = time_latency(module, x, table, run, say, warmup=warmup,
-                                            budget_s=budget_s, max_s=max_s, per_module=per_module,
-                                            module_iters=module_iters, graph=cuda_graph)
+                result["timing"] = time_latency(module, x, table, run, say, budget=budget,
+                                                per_module=per_module, graph=cuda_graph)
         except KeyboardInterrupt as exc:  # keep what finished; the caller decides what next
             interrupted = exc
         environment = _env.environment(dev, threads=n_threads, dtype=dtype,

@@ -1,24 +1,23 @@
 """The passes of a profile, each allowed to fail on its own (the failure is recorded on the run and
-the rest goes on): the inputs made, one counted forward, the latency (whole model, then every
-operator), and a training profile's passes (train_passes.py), which run on a deep copy."""
+the rest goes on): the inputs made, one counted forward, the latency (plain forwards beside
+operator-timed ones, in one harness run), and a training profile's passes (train/step.py), which
+run on a deep copy."""
 from __future__ import annotations
 
 import torch
 
 from .core import env as _env
-from .timing import harness as timing
 from .count.counter import Recorder
 from .core.hooks import ModuleTable
 from .core.memory import CudaPeaks, LiveBytes
 from .core.recorder import recording
-from .timing.operators import time_operators
-from .timing.reliability import Watch
-
-WARMUP_S = 0.5  # at least this long a warm-up before any timing: a GPU needs time to reach its clocks
+from .timing.budgets import Budget
+from .timing.harness import cuda_graph
+from .timing.operators import time_operators, under_clock
 
 
 def train(module, recipe, batch, dev, memory_format, seed, run, result, say, *, count,
-           latency, conventions, memory, sgd, timing_options) -> None:
+          latency, conventions, memory, sgd, budget: Budget, per_module: bool = True) -> None:
     """A training profile's passes, on a deep copy (the module is not touched): results go into
     `result` as "count" (the forward's recorder), "train" (the step's counts) and "timing"."""
     from .train.step import count_step, time_step
@@ -39,7 +38,8 @@ def train(module, recipe, batch, dev, memory_format, seed, run, result, say, *, 
         if got:
             result["count"], result["train"] = got["forward"], got
     if latency and run.forward_ok:
-        result["timing"] = time_step(model, x, table, run, say, sgd=sgd, **timing_options)
+        result["timing"] = time_step(model, x, table, run, say, sgd=sgd, budget=budget,
+                                     per_module=per_module)
 
 
 def prepare(stack, module, recipe, batch, dev, memory_format, seed, run):
@@ -70,32 +70,21 @@ def count_pass(module, x, table, run, memory, say, conventions):
     return rec
 
 
-def time_latency(module, x, table, run, say, *, warmup, budget_s, max_s, per_module, module_iters,
-             graph):
-    out: dict = {}
-    dev, threads = run.device, torch.get_num_threads()
-    elapsed = [0.0]
+def time_latency(module, x, table, run, say, *, budget: Budget, per_module, graph) -> dict:
+    """Plain forwards (or, with `graph`, a replayed CUDA graph of one) beside forwards with every
+    operator timed, in one harness run (operators.time_operators); {} when it fails."""
+    what = "timing the whole model and every operator" if per_module else "timing the whole model"
 
     def forward():
         x.call(module)
-
-    def block_done(number, seconds):  # Timer's callback: one block of `number` calls timed
-        elapsed[0] += seconds
-        say("timing the whole model", elapsed[0], budget_s)
     try:
-        with _env.gc_paused(), torch.inference_mode():
-            say("timing the whole model", 0, budget_s)
-            timed = timing.cuda_graph(forward, dev) if graph else forward
-            with Watch(threads, cpu=dev.type == "cpu") as watch:
-                out["whole"] = timing.time_whole(timed, dev, threads=threads, warmup=warmup,
-                                                 warmup_s=WARMUP_S, budget_s=budget_s, max_s=max_s,
-                                                 callback=block_done)
-            out["watch"] = watch.facts
-            if per_module:
-                say("timing every operator", 0, module_iters)
-                out.update(time_operators(
-                    forward, table, dev, passes=module_iters, budget_s=max_s,
-                    on_pass=lambda n: say("timing every operator", n, module_iters)))
+        with torch.inference_mode():
+            say(what, 0, budget.budget_s)
+            plain = cuda_graph(forward, run.device) if graph else forward
+            traced = under_clock(forward) if graph else None  # the graph's eager forward
+            return time_operators(plain, table, run.device, budget=budget, per_module=per_module,
+                                  traced=traced,
+                                  on_round=lambda n, s: say(what, s, budget.budget_s))
     except Exception as exc:
         run.fail("latency", exc, forward=True)
-    return out
+        return {}

@@ -43,7 +43,8 @@ def plot_stages(report: Report) -> Figure:
         overhead = row["stage"] == OVERHEAD_STAGE
         ax.bar(x, shares, 0.6, bottom=bottoms, color="#dddddd" if overhead else colors[i],
                hatch="//" if overhead else None, edgecolor="white",
-               label=row["stage"] if overhead else f"{row['stage']} ({row['type']})")
+               label=(row["stage"] if overhead or not row["type"]
+                      else f"{row['stage']} ({row['type']})"))
         for j, s in enumerate(shares):
             if s >= 4:
                 label = "overhead" if overhead else row["stage"]

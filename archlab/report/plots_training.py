@@ -8,12 +8,13 @@ from matplotlib.figure import Figure
 from ..results import Report
 from .plotkit import LAT_COLOR, MEM_COLOR, figure, latency_title, setting_line
 from .tables import OVERHEAD_STAGE, stage_frame
-from .units import is_missing
+from .units import is_missing, ms
 
 
 def plot_training(report: Report) -> Figure:
     """Saved-for-backward memory by stage (MiB) beside step time by stage (forward + backward
-    operators, and the framework overhead), each with its share of the whole."""
+    operators, the optimizer step's operators, and the framework overhead), each with its share
+    of the whole: the step-time bars add up to the step's end-to-end median (stage_frame)."""
     df = stage_frame(report).iloc[::-1]
     fig = figure(12, 0.4 * len(df) + 2.4)
     left, right = fig.subplots(1, 2, sharey=True)
@@ -22,7 +23,8 @@ def plot_training(report: Report) -> Figure:
     step = np.nan_to_num(df["latency_ms"].astype(float).to_numpy())
     for ax, values, color, unit, title in (
             (left, saved, MEM_COLOR, "MiB", "memory saved for backward"),
-            (right, step, LAT_COLOR, "ms", "step time (forward + backward operators)")):
+            (right, step, LAT_COLOR, "ms", "step time by stage: forward + backward operators\n"
+             f"(the bars add up to the step's median, {ms(step.sum())} ms)")):
         total = values.sum()
         ax.barh(y, values, 0.6, color=color)
         for yi, v in zip(y, values):

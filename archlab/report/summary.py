@@ -10,6 +10,7 @@ import pandas as pd
 
 from ..results import Report
 from .display import display_frame, render
+from .latency import latency_split, method_lines, scaled_note
 from .tables import (conventions_of, is_training, latency_warning, module_frame, stage_frame,
                      top_modules, totals_frame)
 from .units import is_missing, mib, ms, pct, si
@@ -45,12 +46,15 @@ def summary_markdown(report: Report, plots=(), depth: int = 2) -> str:
                      f"{ms(t['latency_ms'])} ms (p10 {ms(t.get('latency_p10_ms'))}, p90 "
                      f"{ms(t.get('latency_p90_ms'))}, IQR {ms(t.get('latency_iqr_ms'))}, "
                      f"n = {t.get('latency_n', '?')})"))
-        tm = report.timing
-        if not is_missing(tm.get("op_ms")):
-            rows.append(("time in operators (sum of every module's self time)",
-                         f"{ms(tm['op_ms'])} ms"))
-            rows.append(("framework overhead (Python, dispatch, between operators)",
-                         f"{ms(tm.get('overhead_ms'))} ms"))
+        labels = {"operators": "of which operators (every module's self time)",
+                  "forward operators": "of which forward operators (modules' self time)",
+                  "backward operators": "of which backward operators (modules' backward self time)",
+                  "optimizer operators": "of which the optimizer step's operators",
+                  "framework overhead": "of which framework overhead (Python, dispatch, between "
+                                        "operators)"}
+        rows += [(labels[label], f"{ms(v)} ms") for label, v in latency_split(report)]
+        if scaled_note(report):
+            rows.append(("⚠ operator times scaled", scaled_note(report)))
     else:
         rows.append(("latency", "not measured (--no-latency)"))
     if is_training(report):
@@ -208,39 +212,6 @@ def coverage_lines(report: Report) -> list[str]:
     return lines
 
 
-def method_lines(report: Report) -> list[str]:
-    tm = report.timing or {}
-    if not tm or is_missing(report.totals.get("latency_ms")):
-        return ["Latency was not measured. Counts come from one forward pass in inference mode, "
-                "counted at the operator (dispatch) level and attributed to the module running."]
-    cuda = str(report.env.get("device", "cpu")).startswith("cuda")
-    lines = [f"- Whole model: {tm.get('method', 'torch.utils.benchmark.Timer')}; warm-up "
-             f"{tm.get('warmup_calls', tm.get('warmup', '?'))} calls, then blocks of "
-             f"{tm.get('number_per_run', '?')} call(s) for {tm.get('budget_s', '?')} s, longer (up to "
-             f"{tm.get('max_s', '?')} s) while the IQR exceeded 10% of the median: n = "
-             f"{tm.get('n', '?')}, median {ms(tm.get('median_ms'))} ms, IQR {ms(tm.get('iqr_ms'))}, "
-             f"p10 {ms(tm.get('p10_ms'))}, p90 {ms(tm.get('p90_ms'))}."]
-    lines.append("- " + reliability_text(tm))
-    if not is_missing(tm.get("op_ms")):
-        how = ("a CUDA event pair around each operator, read after one synchronisation" if cuda
-               else "a clock read just before and just after each operator")
-        lines.append(
-            f"- Per module: every operator timed where it runs ({how}) and attributed to the "
-            f"innermost module running; per module the median over {tm.get('op_passes', '?')} "
-            f"passes. self_ms is a module's own operators, latency_ms adds its submodules'. They "
-            f"sum to {ms(tm['op_ms'])} ms of operator time against {ms(tm.get('alongside_ms'))} ms "
-            f"for uninstrumented forwards timed alongside those passes (in alternation): "
-            f"{ms(tm.get('overhead_ms'))} ms of framework overhead (Python, dispatch, work between "
-            f"operators), shown as its own segment. An operator-timed pass took "
-            f"{ms(tm.get('instrumented_ms'))} ms (the recorder's own cost lies outside every "
-            "operator's window).")
-    lines += ["- Memory: peak of live tensor storage while each module ran (CPU: a dispatch-level "
-              "tracker; GPU: the caching allocator's peak counters) and bytes of activations produced.",
-              "- Counts: one forward pass, counted at the operator (dispatch) level and attributed to "
-              "the innermost module running."]
-    return lines
-
-
 def runtime_lines(report: Report) -> list[str]:
     """The runtime table: latency, ratio to eager with p10–p90 (timed side by side with eager),
     output difference from eager, preparation time, and why a time is not valid."""
@@ -260,25 +231,6 @@ def runtime_lines(report: Report) -> list[str]:
         lines.append(f"| {r['name']} | {lat} | {ratio} | {diff} | {r.get('prepare_s', 0):.1f} | "
                      f"{'yes' if r.get('valid') else '**no**'} | {note} |")
     return lines
-
-
-def reliability_text(tm: dict) -> str:
-    """The conditions of the timing in one sentence, and the verdict."""
-    share = tm.get("cpu_share")
-    load = tm.get("load_before"), tm.get("load_after")
-    facts = [f"spread (IQR / median) {pct(100 * tm['spread']) if tm.get('spread') is not None else 'n/a'}"]
-    if share is not None:
-        facts.append(f"CPU share {share:.2f} (CPU time / (wall x threads))")
-    facts.append(f"{tm.get('threads', '?')} thread(s) on {tm.get('cores', '?')} usable cores")
-    if load[0]:
-        facts.append(f"load average {load[0][0]:.2f} before, {load[1][0]:.2f} after" if load[1]
-                     else f"load average {load[0][0]:.2f} before")
-    if tm.get("reliable") is None:
-        return "Conditions: " + ", ".join(facts) + "."
-    verdict = ("reliable (spread <= 10% over >= 4 samples, CPU share >= 0.8, threads <= cores)"
-               if tm["reliable"]
-               else "⚠ not reliable: " + "; ".join(tm.get("warnings") or []))
-    return "Conditions: " + ", ".join(facts) + f". Verdict: {verdict}."
 
 
 def _int(x) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import pandas as pd
 
 from ..results import Report
+from .latency import end_to_end_ms, latency_split, latency_warning, overhead_ms, scaled_note
 from .units import is_missing, mib, ms, published, si
 
 COST = ("params", "trainable_params", "output_shape", "calls", "macs", "flops", "act_bytes",
@@ -23,23 +24,7 @@ def is_training(report: Report) -> bool:
     return report.input.get("mode") == "train"
 OVERHEAD_STAGE = "framework overhead (between operators)"
 OWN_STAGE = "(the model's own operators)"
-
-
-def end_to_end_ms(report: Report):
-    """The whole-model time that module latencies are shares of: operator time plus framework
-    overhead, which is the median of the uninstrumented forwards timed alongside the operator-timed
-    passes (or the operator time, when the operators took longer, so that no share is negative).
-    None without latency."""
-    op = report.timing.get("op_ms")
-    if is_missing(op):
-        return report.totals.get("latency_ms")
-    return op + max(0.0, report.timing.get("overhead_ms") or 0.0)
-
-
-def overhead_ms(report: Report):
-    """Framework overhead shown as its own segment: never below zero (see end_to_end_ms)."""
-    over = report.timing.get("overhead_ms")
-    return None if is_missing(over) else max(0.0, over)
+OPTIMIZER_STAGE = "optimizer step"
 
 
 def conventions_of(report: Report) -> list[str]:
@@ -151,8 +136,9 @@ def stage_frame(report: Report) -> pd.DataFrame:
     """The stages (see stage_names), then what lies outside them: the model's own operators (and
     params, MACs) when they cost anything, and the framework overhead as its own row. Latency
     shares are of the end-to-end time (end_to_end_ms), so the rows add up to 100%. In a training
-    profile a stage's latency is its forward and backward operators' time, and saved_bytes what
-    autograd kept of its forward for the backward."""
+    profile a stage's latency is its forward and backward operators' time, the optimizer step's
+    operators are a row of their own, and saved_bytes is what autograd kept of a stage's forward
+    for the backward."""
     root, train = report.row(""), is_training(report)
 
     def time_of(r, own=False):
@@ -173,6 +159,10 @@ def stage_frame(report: Report) -> pd.DataFrame:
     if any(not is_missing(own[k]) and own[k] > 0
            for k in ("params", "macs", "latency_ms", "saved_bytes")):
         recs.append(own)
+    optimizer = report.timing.get("op_ms_optimizer") if train else None
+    if not is_missing(optimizer):
+        recs.append({"stage": OPTIMIZER_STAGE, "type": "", "params": None, "macs": None,
+                     "latency_ms": optimizer, "act_bytes": None, "saved_bytes": None})
     if overhead_ms(report) is not None:
         recs.append({"stage": OVERHEAD_STAGE, "type": "", "params": None, "macs": None,
                      "latency_ms": overhead_ms(report), "act_bytes": None, "saved_bytes": None})
@@ -217,10 +207,13 @@ def totals_lines(report: Report) -> list[str]:
         lines.append(f"latency (whole model, per batch): median {ms(t['latency_ms'])} ms, p10 "
                      f"{ms(t.get('latency_p10_ms'))}, p90 {ms(t.get('latency_p90_ms'))}, IQR "
                      f"{ms(t.get('latency_iqr_ms'))}, n = {t.get('latency_n', '?')}")
-        tm = report.timing
-        if not is_missing(tm.get("op_ms")):
-            lines.append(f"of which operators {ms(tm['op_ms'])} ms (per module: self_ms, their own "
-                         f"operators) and framework overhead {ms(tm.get('overhead_ms'))} ms")
+        split = latency_split(report)
+        if split:
+            parts = [f"{label} {ms(v)} ms" for label, v in split]
+            lines.append(f"of which {', '.join(parts[:-1])} and {parts[-1]} (per module: self_ms, "
+                         "their own operators)")
+        if scaled_note(report):
+            lines.append(scaled_note(report))
         flag = latency_warning(report)
         if flag:
             lines.insert(0, flag)
@@ -233,12 +226,3 @@ def totals_lines(report: Report) -> list[str]:
     else:
         lines.append(f"peak memory {mib(t.get('peak_bytes'))} MiB")
     return lines
-
-
-def latency_warning(report: Report) -> str | None:
-    """'⚠ latency not reliable: reason; reason' when the report's timing says so, else None."""
-    tm = report.timing or {}
-    if tm.get("reliable") is False:
-        return "⚠ latency not reliable: " + "; ".join(tm.get("warnings") or ["no reason recorded"])
-    return None
-

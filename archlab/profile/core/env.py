@@ -11,6 +11,8 @@ from importlib import metadata
 import torch
 from torch import nn
 
+from ...common import UsageError
+
 
 def check_device(device) -> torch.device:
     """A usable torch.device, or one clear line: ValueError for a bad name, RuntimeError for a
@@ -18,15 +20,15 @@ def check_device(device) -> torch.device:
     try:
         dev = torch.device(device)
     except (RuntimeError, TypeError):
-        raise ValueError(f"unknown device {device!r}; use 'cpu' or 'cuda[:N]'") from None
+        raise UsageError(f"unknown device {device!r}; use 'cpu' or 'cuda[:N]'") from None
     if dev.type not in ("cpu", "cuda"):
-        raise ValueError(f"device {device!r} is not supported; use 'cpu' or 'cuda[:N]'")
+        raise UsageError(f"device {device!r} is not supported; use 'cpu' or 'cuda[:N]'")
     if dev.type == "cuda":
         if not torch.cuda.is_available():
-            raise RuntimeError(f"device {device!r} requested but no CUDA GPU is available here "
+            raise UsageError(f"device {device!r} requested but no CUDA GPU is available here "
                                "(torch.cuda.is_available() is False); use device='cpu'")
         if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise RuntimeError(f"device {device!r} requested but only "
+            raise UsageError(f"device {device!r} requested but only "
                                f"{torch.cuda.device_count()} CUDA device(s) exist")
         if dev.index is None:
             dev = torch.device("cuda", torch.cuda.current_device())
@@ -39,7 +41,7 @@ def threads(n: int | None):
     before = torch.get_num_threads()
     if n is not None:
         if not isinstance(n, int) or n < 1:
-            raise ValueError(f"threads must be a positive int, got {n!r}")
+            raise UsageError(f"threads must be a positive int, got {n!r}")
         torch.set_num_threads(n)
     try:
         yield torch.get_num_threads()

@@ -17,6 +17,8 @@ import torch
 from torch import Tensor, nn
 from torch.utils._pytree import tree_flatten_with_path, tree_map, keystr
 
+from ...common import UsageError
+
 
 @dataclass
 class Inputs:
@@ -59,15 +61,15 @@ class InputRecipe:
         given = [self.size is not None, self.example_args is not None or self.example_kwargs
                  is not None, self.constructor is not None]
         if sum(given) != 1:
-            raise ValueError("give the model's inputs one way: input_size=(C, H, W), "
+            raise UsageError("give the model's inputs one way: input_size=(C, H, W), "
                              "example_inputs / example_kwargs, or input_constructor=fn(batch)")
         if self.size is not None and (
                 not isinstance(self.size, (tuple, list)) or not self.size
                 or not all(isinstance(s, int) and s > 0 for s in self.size)):
-            raise ValueError(f"input_size must be a tuple of positive ints like (3, 256, 192), "
+            raise UsageError(f"input_size must be a tuple of positive ints like (3, 256, 192), "
                              f"got {self.size!r}")
         if self.constructor is not None and not callable(self.constructor):
-            raise ValueError("input_constructor must be a callable: fn(batch) -> (args, kwargs)")
+            raise UsageError("input_constructor must be a callable: fn(batch) -> (args, kwargs)")
 
     def make(self, module: nn.Module, *, batch: int, device: torch.device, seed: int,
              memory_format: str = "contiguous") -> Inputs:
@@ -86,7 +88,7 @@ class InputRecipe:
         inputs = Inputs(tree_map(_to(device, memory_format), args),
                         tree_map(_to(device, memory_format), dict(kwargs or {})))
         if not inputs.describe():
-            raise ValueError("the model's inputs hold no tensor")
+            raise UsageError("the model's inputs hold no tensor")
         return inputs
 
     def is_example(self) -> bool:

@@ -16,6 +16,8 @@ import difflib
 from dataclasses import asdict, dataclass
 from typing import Callable
 
+from ...common import UsageError
+
 Selector = Callable[[str, str, bool], bool]  # (op category, op key, inside an nn.Linear) -> counts?
 
 
@@ -81,7 +83,7 @@ def check_conventions(conventions) -> tuple[str, ...]:
         if c not in TABLE:
             close = difflib.get_close_matches(c, list(TABLE), n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise ValueError(f"unknown convention {c!r}{hint} (choose from {', '.join(TABLE)})")
+            raise UsageError(f"unknown convention {c!r}{hint} (choose from {', '.join(TABLE)})")
     return tuple(dict.fromkeys(conventions))
 
 

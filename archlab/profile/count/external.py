@@ -17,6 +17,7 @@ from io import StringIO
 import torch
 from torch import nn
 
+from ...common import UsageError
 from .coverage import Counts
 from ..core.hooks import ModuleTable
 from .module_rules import module_category
@@ -66,7 +67,7 @@ def _exclusive_by_category(table: ModuleTable, inclusive: dict) -> dict:
 def _positional(inputs, tool: str) -> tuple:
     """The tools call a model with positional arguments only."""
     if inputs.kwargs:
-        raise ValueError(f"{tool} calls a model with positional arguments only; these inputs "
+        raise UsageError(f"{tool} calls a model with positional arguments only; these inputs "
                          "have keyword arguments")
     return inputs.args
 

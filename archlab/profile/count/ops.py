@@ -26,6 +26,7 @@ from typing import Callable, NamedTuple
 
 import torch
 
+from ...common import UsageError
 from . import formulas as F
 from . import formulas_backward as B
 
@@ -229,7 +230,7 @@ def _resolve_op(op):
                 return getattr(packet, overload) if overload else packet
             except (AttributeError, RuntimeError):
                 pass
-    raise ValueError(f"cannot resolve op {op!r}: pass torch.ops.ns.name or a string 'ns::name'")
+    raise UsageError(f"cannot resolve op {op!r}: pass torch.ops.ns.name or a string 'ns::name'")
 
 
 def register_formula(op, formula: Callable | None = None, *, category: str = "custom",
@@ -245,7 +246,7 @@ def register_formula(op, formula: Callable | None = None, *, category: str = "cu
         return lambda f: register_formula(op, f, category=category, replace=replace)
     packet = target.overloadpacket if isinstance(target, torch._ops.OpOverload) else target
     if not replace and (target in _USER or _builtin_name(packet) is not None):
-        raise ValueError(f"a formula for {target} exists; pass replace=True to override it")
+        raise UsageError(f"a formula for {target} exists; pass replace=True to override it")
     if free:
         _USER[target] = ("free", None)
     else:

@@ -13,10 +13,12 @@ from typing import Callable
 import torch
 from torch import nn
 
-from ..timing import harness as timing
 from ..core.env import to_memory_format
+from ..timing.budgets import LAYOUT
+from ..timing.harness import side_by_side
+from ..timing.stats import paired_ratio
 
-LAYOUT_WARMUP, LAYOUT_ROUNDS, LAYOUT_BUDGET_S = 2, 12, 3.0
+LAYOUT_WARMUP, LAYOUT_ROUNDS, LAYOUT_BUDGET_S = LAYOUT.warmup, LAYOUT.max_rounds, LAYOUT.budget_s
 
 
 def to_channels_last(module: nn.Module) -> nn.Module:
@@ -43,15 +45,15 @@ def choose_layout(module: nn.Module, x: torch.Tensor, device: torch.device, *,
     try:
         last = to_channels_last(copy.deepcopy(module))
         cl_forward = channels_last_forward(last)
+        budget = LAYOUT.but(warmup=warmup, max_rounds=rounds, budget_s=budget_s)
         with torch.inference_mode():
             cl_forward(x)
-            samples = timing.time_side_by_side({"contiguous": lambda: contiguous(x),
-                                                "channels_last": lambda: cl_forward(x)}, device,
-                                               warmup=warmup, rounds=rounds, budget_s=budget_s)
+            got = side_by_side({"contiguous": lambda: contiguous(x),
+                                "channels_last": lambda: cl_forward(x)}, device, **budget.kwargs())
     except Exception as e:  # a model that cannot run channels_last simply stays contiguous
         return contiguous, {"layout": "contiguous",
                             "layout_error": f"{type(e).__name__}: {e}"[:200]}
-    ratio = timing.paired_ratio(samples["channels_last"], samples["contiguous"])
+    ratio = paired_ratio(got.samples["channels_last"], got.samples["contiguous"])
     facts = {"channels_last_ratio": round(ratio["ratio"], 4),
              "channels_last_p10": round(ratio["ratio_p10"], 4),
              "channels_last_p90": round(ratio["ratio_p90"], 4), "channels_last_rounds": ratio["n"]}

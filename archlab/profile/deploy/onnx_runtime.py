@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ...common import UsageError
 from .onnx_names import module_lookup, name_modules_by_neighbours, resolve
 from .prepare import Prepared, describe_error, over_limit_note, run_with_limit
 
@@ -31,7 +32,7 @@ EXTRA_HINT = "onnxruntime runtime needs the deploy extra: pip install -e '.[depl
 PROFILED_CALLS = 5  # per-node time: the median over this many profiled calls
 
 
-class MissingExtra(RuntimeError):
+class MissingExtra(UsageError, ImportError):
     """A runtime was asked for whose optional dependencies are not installed (one line to print)."""
 
 

@@ -14,11 +14,11 @@ import torch
 from torch import nn
 
 from ..core import env as _env
-from ..timing import reliability
-from ..timing import harness as timing
 from ..core.hooks import evaluating
+from ..timing.budgets import PAIR
+from ..timing.harness import side_by_side
+from ..timing.stats import judged_ratio
 from .outputs import REL_TOLERANCE, compare
-from ..timing.paired import PAIR_BUDGET_S, PAIR_ROUNDS, PAIR_WARMUP
 from .prepare import describe_error
 from .runtimes import COMPILE_LIMIT_S, check_runtimes, prepare_runtime
 
@@ -46,8 +46,8 @@ def _ready(model: nn.Module, x: torch.Tensor, dev: torch.device, runtime: str,
 
 def paired_runtime_latency(model: nn.Module, base: nn.Module, input_size, runtime: str, *,
                            batch: int = 1, device="cpu", threads: int | None = None,
-                           seed: int = 0, warmup: int = PAIR_WARMUP, rounds: int = PAIR_ROUNDS,
-                           budget_s: float = PAIR_BUDGET_S,
+                           seed: int = 0, warmup: int = PAIR.warmup,
+                           rounds: int = PAIR.max_rounds, budget_s: float = PAIR.budget_s,
                            time_limit_s: float = COMPILE_LIMIT_S) -> dict:
     """`model` relative to `base`, both under `runtime`, timed side by side: what paired_latency
     gives ('ratio' = median of the per-round ratios model/base, 'ratio_p10', 'ratio_p90', 'n',
@@ -66,22 +66,19 @@ def paired_runtime_latency(model: nn.Module, base: nn.Module, input_size, runtim
         x = _env.random_input(base, input_size, batch=batch, device=dev, seed=seed)
         sides = {"model": _ready(model, x, dev, runtime, time_limit_s),
                  "base": _ready(base, x, dev, runtime, time_limit_s)}
+        budget = PAIR.but(warmup=warmup, max_rounds=rounds, budget_s=budget_s)
         out = {"runtime": runtime, "valid": all(s["valid"] for s in sides.values()),
                "max_rel_diff": {k: s["max_rel_diff"] for k, s in sides.items()},
                "prepare_s": {k: s["prepare_s"] for k, s in sides.items()},
                "note": "; ".join(f"{k}: {s['note']}" for k, s in sides.items() if s["note"]),
-               "warmup_rounds": warmup, "max_rounds": rounds, "budget_s": budget_s,
-               "device": str(dev), "threads": torch.get_num_threads(),
-               "order": "rotated each round"}
+               "warmup_rounds": budget.warmup, "max_rounds": budget.max_rounds,
+               "budget_s": budget.budget_s, "device": str(dev),
+               "threads": torch.get_num_threads(), "order": "rotated each round"}
         if any(s["forward"] is None for s in sides.values()):
             return {**out, "ratio": None, "ratio_p10": None, "ratio_p90": None, "n": 0,
                     "model_ms": None, "base_ms": None, "reliable": None, "warnings": []}
         forwards = {k: (lambda f=s["forward"]: f(x)) for k, s in sides.items()}
-        with _env.gc_paused(), torch.inference_mode(), \
-                reliability.Watch(torch.get_num_threads(), cpu=dev.type == "cpu") as seen:
-            samples = timing.time_side_by_side(forwards, dev, warmup=warmup, rounds=rounds,
-                                               budget_s=budget_s)
-    ratio = timing.paired_ratio(samples["model"], samples["base"])
-    spread = ratio["ratio_iqr"] / ratio["ratio"] if ratio["ratio"] else None
-    ratio.update(reliability.assess(seen.facts, spread, ratio["n"]))
-    return {**ratio, **out}
+        with torch.inference_mode():
+            got = side_by_side(forwards, dev, **budget.kwargs())
+    return {**judged_ratio(got.samples["model"], got.samples["base"], got.watch), **out,
+            **got.method}

@@ -8,25 +8,26 @@ Every runtime is prepared from the same model (preparing.py, onnx_runtime.py), r
 profiling input (env.random_input, the input every archlab measurement uses) and compared with
 eager's outputs (outputs.py: max |y - y_eager| / max |y_eager| per output tensor, the largest over
 the outputs; beyond 1e-4 the runtime computes something else and its time is not valid). Then all
-of them, eager included, are timed in ONE side-by-side run (timing.time_side_by_side: interleaved
-rounds, the order rotated each round), so that every ratio to eager divides samples taken in the
-same round, and load that comes and goes hits every runtime alike. A runtime that cannot be
-prepared or run gets a row that says why; nothing here raises for a model that fails to compile or
-export.
+of them, eager included, are timed in ONE side-by-side run (timing/harness.side_by_side:
+interleaved rounds, the order rotated each round), so that every ratio to eager divides samples
+taken in the same round, and load that comes and goes hits every runtime alike. A runtime that
+cannot be prepared or run gets a row that says why; nothing here raises for a model that fails to
+compile or export.
 """
 from __future__ import annotations
 
 import difflib
 from contextlib import ExitStack
 
-import numpy as np
 import torch
 from torch import nn
 
+from ...common import UsageError
 from ..core import env as _env
-from ..timing import reliability
-from ..timing import harness as timing
 from ..core.hooks import evaluating
+from ..timing.budgets import RUNTIMES as RT_BUDGET
+from ..timing.harness import side_by_side
+from ..timing.stats import judged, judged_ratio
 from .onnx_runtime import MissingExtra, prepare_onnxruntime, require_onnxruntime
 from .outputs import REL_TOLERANCE, compare
 from .prepare import Prepared, describe_error, prepare_compile, prepare_eager, prepare_fused
@@ -35,7 +36,7 @@ RUNTIMES = {"eager": prepare_eager, "fused": prepare_fused, "compile": prepare_c
             "onnxruntime": prepare_onnxruntime}
 # A cold inductor compile of dite18 takes minutes on a busy 2-core machine; the ONNX export longer.
 COMPILE_LIMIT_S, EXPORT_LIMIT_S = 900.0, 900.0
-RT_WARMUP, RT_ROUNDS, RT_BUDGET_S = 3, 30, 10.0
+RT_WARMUP, RT_ROUNDS, RT_BUDGET_S = RT_BUDGET.warmup, RT_BUDGET.max_rounds, RT_BUDGET.budget_s
 ROW_KEYS = ("name", "latency_ms", "ratio_to_eager", "ratio_p10", "ratio_p90", "n", "max_abs_diff",
             "max_rel_diff", "prepare_s", "valid", "note", "reliable", "warnings", "peak_bytes",
             "per_module_ms", "mapped_share", "details")
@@ -55,7 +56,7 @@ def check_runtimes(runtimes) -> list[str]:
         if name not in RUNTIMES:
             close = difflib.get_close_matches(name, list(RUNTIMES), n=1, cutoff=0.0)
             hint = f"; did you mean '{close[0]}'?" if close else ""
-            raise ValueError(f"unknown runtime '{name}'{hint} (choices: {', '.join(RUNTIMES)})")
+            raise UsageError(f"unknown runtime '{name}'{hint} (choices: {', '.join(RUNTIMES)})")
         if name not in names:
             names.append(name)
     if "onnxruntime" in names:
@@ -99,14 +100,12 @@ def _empty_row(p: Prepared, note: str) -> dict:
 
 def _timed_row(p: Prepared, samples: dict, seen: dict, check: dict, method: dict) -> dict:
     own, base = samples[p.name], samples["eager"]
-    if p.name == "eager":
-        spread = float(np.subtract(*np.percentile(own, [75, 25])) / np.median(own))
-        ratio = {"ratio": 1.0, "ratio_p10": 1.0, "ratio_p90": 1.0, "n": len(own),
-                 "model_ms": float(np.median(own))}
+    if p.name == "eager":  # its own spread; a ratio to itself is 1 in every round
+        verdict = judged(own, seen)
+        ratio = {"ratio": 1.0, "ratio_p10": 1.0, "ratio_p90": 1.0, "n": verdict["n"],
+                 "model_ms": verdict["median_ms"]}
     else:
-        ratio = timing.paired_ratio(own, base)
-        spread = ratio["ratio_iqr"] / ratio["ratio"] if ratio["ratio"] else None
-    verdict = reliability.assess(seen, spread, ratio["n"])
+        ratio = verdict = judged_ratio(own, base, seen)
     valid = check["max_rel_diff"] is not None and check["max_rel_diff"] <= REL_TOLERANCE
     note = p.note
     if not valid:
@@ -176,15 +175,13 @@ def profile_runtimes(model: nn.Module, input_size, runtimes=("eager",), *, batch
                                              f"{checks[p.name]['mismatch']}; {p.note}")
         timed = [p for p in prepared if p.name not in rows]
         forwards = {p.name: (lambda f=p.forward: f(x)) for p in timed}
-        with _env.gc_paused(), torch.inference_mode(), \
-                reliability.Watch(torch.get_num_threads(), cpu=dev.type == "cpu") as seen:
-            samples = timing.time_side_by_side(forwards, dev, warmup=warmup, rounds=rounds,
-                                               budget_s=budget_s)
-        method = {"warmup_rounds": warmup, "max_rounds": rounds, "budget_s": budget_s,
-                  "device": str(dev), "threads": torch.get_num_threads(), "batch": batch,
-                  "input": list(input_size), "order": "rotated each round", **seen.facts}
+        budget = RT_BUDGET.but(warmup=warmup, max_rounds=rounds, budget_s=budget_s)
+        with torch.inference_mode():
+            got = side_by_side(forwards, dev, **budget.kwargs())
+        method = {**got.method, "device": str(dev), "threads": torch.get_num_threads(),
+                  "batch": batch, "input": list(input_size), **got.watch}
         for p in timed:
-            rows[p.name] = _timed_row(p, samples, seen.facts, checks[p.name], method)
+            rows[p.name] = _timed_row(p, got.samples, got.watch, checks[p.name], method)
             if dev.type == "cuda" and p.name != "onnxruntime":
                 with torch.inference_mode():
                     rows[p.name]["peak_bytes"] = _cuda_peak(forwards[p.name], dev)

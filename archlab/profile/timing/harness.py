@@ -1,40 +1,62 @@
-"""Whole-model latency, uninstrumented, and models timed side by side.
+"""The one side-by-side harness: every timing in archlab runs through `side_by_side` (the whole
+model beside its operator-timed calls, model vs base, runtime vs eager, layout vs layout, the
+training step), so rotated order, warm-up, blocks, budget and minimum rounds are written once.
 
-Whole model: torch.utils.benchmark.Timer. After a warm-up (at least `warmup` calls and `warmup_s`
-seconds: a GPU needs time to reach its clocks), `adaptive_autorange` times blocks of calls until the
-IQR is within 10% of the median after `budget_s` seconds, or `max_s` seconds have passed. Median and
-IQR come from its Measurement, p10 and p90 from its raw times (per-call averages of each block). On
-a GPU the Timer synchronises the device around every block; optionally the forward is captured once
-as a CUDA graph and the graph's replay is timed (no launch overhead: what a deployed graph costs).
-Side by side: several models timed in interleaved rounds (the running order rotates from round to
-round), so a comparison divides times taken seconds apart, under the same load, not minutes apart.
+Why side by side: timing each contender on its own and comparing medians taken minutes apart lets
+whatever else runs on the machine decide the comparison (a process that starts halfway through
+makes the later contender look slower). Here every round runs every contender once, in an order
+rotated from round to round (AB, BA, AB, ... for two), so load that comes and goes lands on all
+contenders alike, and round i of one contender can be divided by round i of another.
+
+Why blocks: a call shorter than `min_sample_s` is timed as a block of calls (the block's time
+divided by its length), as torch.utils.benchmark does, so that the clock's own resolution and cost
+stay small against what is timed. On a GPU a CUDA event pair brackets each block and is read after
+the block's end event completes (CUDA runs asynchronously: a host clock would time launches).
 """
 from __future__ import annotations
 
+import math
 import time
+from contextlib import nullcontext
+from dataclasses import dataclass
 from typing import Callable
 
-import numpy as np
 import torch
 
-from .reliability import MAX_SPREAD
+from ..core.env import gc_paused
+from .reliability import MIN_SAMPLES, Watch
 
-MIN_ITERS = 3
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+MIN_ROUNDS = MIN_SAMPLES  # a run stopped by its budget still has enough rounds for a verdict
+MAX_BLOCK = 10_000  # calls per sample, at most
 
 
-def warm_up(fn: Callable[[], object], device: torch.device, *, calls: int, seconds: float) -> int:
-    """Call `fn` at least `calls` times and for at least `seconds`; returns the number of calls."""
-    n, start = 0, time.perf_counter()
-    while n < calls or time.perf_counter() - start < seconds:
-        fn()
-        n += 1
-    _sync(device)
-    return n
+@dataclass(frozen=True)
+class Contender:
+    """A call to time, and work that must stay outside the timed window: `before()` just before
+    each timed block (and each warm-up call), `after(calls)` just after a timed block of `calls`
+    calls, the device synchronised (an operator clock is reset and read there)."""
+    call: Callable[[], object]
+    before: Callable[[], None] | None = None
+    after: Callable[[int], None] | None = None
+
+
+@dataclass
+class Rounds:
+    """What one side-by-side run measured: `samples[name]` is milliseconds per call, one sample per
+    round, in round order (equal lengths for every contender); `watch` is what reliability.Watch
+    saw over the warm-up and the rounds; `method` says how (warm-up, rounds, budget, order)."""
+    samples: dict[str, list[float]]
+    watch: dict
+    number: int
+    warmup_calls: int
+    method: dict
+
+
+def rotated(names: list[str], round_index: int) -> list[str]:
+    """The running order of one round: the list rotated by the round number, so each contender
+    goes first, second, ... equally often (two contenders: AB, BA, AB, ...)."""
+    k = round_index % len(names)
+    return names[k:] + names[:k]
 
 
 def cuda_graph(fn: Callable[[], object], device: torch.device) -> Callable[[], object]:
@@ -52,88 +74,85 @@ def cuda_graph(fn: Callable[[], object], device: torch.device) -> Callable[[], o
     return graph.replay
 
 
-def time_whole(fn: Callable[[], object], device: torch.device, *, threads: int, warmup: int,
-               warmup_s: float, budget_s: float, max_s: float, callback=None) -> dict:
-    """Latency of `fn` through torch.utils.benchmark.Timer: median, IQR, p10, p90 (ms), n blocks of
-    `number` calls each. `callback(number, seconds)` hears every timed block."""
-    from torch.utils.benchmark import Timer
+def _block_timer(device: torch.device) -> Callable[[Callable[[], object], int], float]:
+    """fn, calls -> milliseconds per call of a block of `calls` calls of fn."""
+    if device.type == "cuda":
+        def cuda_block(fn, calls):
+            start = torch.cuda.Event(enable_timing=True)
+            end = torch.cuda.Event(enable_timing=True)
+            start.record()
+            for _ in range(calls):
+                fn()
+            end.record()
+            end.synchronize()
+            return start.elapsed_time(end) / calls
+        return cuda_block
 
-    warmed = warm_up(fn, device, calls=warmup, seconds=warmup_s)
-    timer = Timer(stmt="fn()", globals={"fn": fn}, num_threads=threads,
-                  label="archlab", description="whole model")
-    m = timer.adaptive_autorange(threshold=MAX_SPREAD, min_run_time=budget_s, max_run_time=max_s,
-                                 callback=callback)
-    times_ms = np.asarray(m.times) * 1e3
-    return {"median_ms": m.median * 1e3, "iqr_ms": m.iqr * 1e3,
-            "p10_ms": float(np.percentile(times_ms, 10)), "p90_ms": float(np.percentile(times_ms, 90)),
-            "n": len(m.times), "number_per_run": m.number_per_run, "warmup_calls": warmed,
-            "samples_ms": [round(float(t), 6) for t in times_ms]}
-
-
-# ---------------------------------------------------------------- side by side (paired)
-
-def rotated(names: list[str], round_index: int) -> list[str]:
-    """The running order of one round: the list rotated by the round number, so each contender
-    goes first, second, ... equally often (two contenders: AB, BA, AB, ...)."""
-    k = round_index % len(names)
-    return names[k:] + names[:k]
+    def cpu_block(fn, calls):
+        t0 = time.perf_counter()
+        for _ in range(calls):
+            fn()
+        return (time.perf_counter() - t0) * 1e3 / calls
+    return cpu_block
 
 
-def _time_one_call(fn: Callable[[], object], cuda: bool) -> float:
-    if cuda:
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        fn()
-        end.record()
-        end.synchronize()
-        return start.elapsed_time(end)
-    t0 = time.perf_counter()
-    fn()
-    return (time.perf_counter() - t0) * 1e3
+def side_by_side(contenders: dict[str, Callable[[], object] | Contender], device: torch.device, *,
+                 warmup: int = 2, warmup_s: float = 0.0, min_rounds: int = MIN_ROUNDS,
+                 max_rounds: int = 15, budget_s: float = 4.0, max_s: float | None = None,
+                 min_sample_s: float = 0.0,
+                 settled: Callable[[dict[str, list[float]]], bool] | None = None,
+                 on_round: Callable[[int, float], None] | None = None) -> Rounds:
+    """Milliseconds per call of every contender (a callable or a Contender), in rotated rounds.
 
-
-def time_side_by_side(forwards: dict[str, Callable[[], object]], device: torch.device, *,
-                      warmup: int = 2, rounds: int = 15,
-                      budget_s: float = 4.0) -> dict[str, list[float]]:
-    """Milliseconds per call of every contender, measured in interleaved rounds.
-
-    Every contender is warmed up first (`warmup` rounds), then each round runs every contender once,
-    in an order rotated from round to round, until `rounds` rounds or the time budget (never fewer
-    than MIN_ITERS rounds). Load on the machine that comes and goes therefore lands on all
-    contenders alike, and round i of one contender can be divided by round i of another.
-    Returns name -> per-round samples (equal lengths, in round order).
-    """
-    if not forwards:
-        raise ValueError("time_side_by_side needs at least one contender")
-    if rounds < 1 or warmup < 0 or budget_s <= 0:
-        raise ValueError(f"need rounds >= 1, warmup >= 0, budget_s > 0; got {rounds}, {warmup}, "
-                         f"{budget_s}")
-    names = list(forwards)
-    cuda = device.type == "cuda"
-    for r in range(warmup):
-        for name in rotated(names, r):
-            forwards[name]()
-    _sync(device)
-    samples: dict[str, list[float]] = {name: [] for name in names}
-    start = time.perf_counter()
-    for r in range(rounds):
-        for name in rotated(names, r):
-            samples[name].append(_time_one_call(forwards[name], cuda))
-        if time.perf_counter() - start > budget_s and r + 1 >= min(MIN_ITERS, rounds):
-            break
-    return samples
-
-
-def paired_ratio(model_ms: list[float], base_ms: list[float]) -> dict:
-    """Per-round ratios model/base of two side-by-side sample lists, summarised: median ('ratio'),
-    p10, p90, IQR and n, plus each contender's median over the same rounds."""
-    if len(model_ms) != len(base_ms):
-        raise ValueError(f"paired samples must come from the same rounds; got {len(model_ms)} "
-                         f"and {len(base_ms)} samples")
-    ratios = np.array([m / b for m, b in zip(model_ms, base_ms) if b > 0])
-    if not len(ratios):
-        raise ValueError("no paired rounds with a positive base time")
-    p10, p25, p50, p75, p90 = np.percentile(ratios, [10, 25, 50, 75, 90])
-    return {"ratio": float(p50), "ratio_p10": float(p10), "ratio_p90": float(p90),
-            "ratio_iqr": float(p75 - p25), "n": len(ratios),
-            "model_ms": float(np.median(model_ms)), "base_ms": float(np.median(base_ms))}
+    Warm-up: rounds of one call per contender, at least `warmup` rounds and `warmup_s` seconds; the
+    fastest warm-up call sets the block length (calls per sample, so a sample lasts at least
+    `min_sample_s`; 1 when it is 0 or there is no warm-up). Then rounds of one timed block per contender, until
+    `max_rounds`, or once `budget_s` has passed and `settled(samples)` holds (always, when None),
+    or at `max_s` (default budget_s) whatever holds; never fewer than `min_rounds` (or max_rounds
+    when that is smaller). `on_round(rounds_done, seconds)` hears each finished round. `device`
+    is a torch.device (a CUDA one is made current, so the events time its stream); the GC is
+    paused and reliability.Watch watches the whole run."""
+    if not contenders:
+        raise ValueError("side_by_side needs at least one contender")
+    max_s = budget_s if max_s is None else max_s
+    if max_rounds < 1 or min_rounds < 1 or warmup < 0 or warmup_s < 0 or not 0 < budget_s <= max_s:
+        raise ValueError(f"need max_rounds >= 1, min_rounds >= 1, warmup >= 0, warmup_s >= 0, "
+                         f"0 < budget_s <= max_s; got {max_rounds}, {min_rounds}, {warmup}, "
+                         f"{warmup_s}, {budget_s}, {max_s}")
+    entries = {n: c if isinstance(c, Contender) else Contender(c) for n, c in contenders.items()}
+    names, block = list(entries), _block_timer(device)
+    least = min(min_rounds, max_rounds)
+    samples: dict[str, list[float]] = {n: [] for n in names}
+    on_device = torch.cuda.device(device) if device.type == "cuda" else nullcontext()
+    with on_device, gc_paused(), Watch(torch.get_num_threads(), cpu=device.type == "cpu") as seen:
+        fastest, warm, start = math.inf, 0, time.perf_counter()
+        while warm < warmup or time.perf_counter() - start < warmup_s:
+            for name in rotated(names, warm):
+                c = entries[name]
+                if c.before is not None:
+                    c.before()
+                fastest = min(fastest, block(c.call, 1))
+            warm += 1
+        number = 1
+        if min_sample_s > 0 and math.isfinite(fastest) and fastest > 0:
+            number = max(1, min(MAX_BLOCK, math.ceil(1e3 * min_sample_s / fastest)))
+        start = time.perf_counter()
+        for r in range(max_rounds):
+            for name in rotated(names, r):
+                c = entries[name]
+                if c.before is not None:
+                    c.before()
+                samples[name].append(block(c.call, number))
+                if c.after is not None:
+                    c.after(number)
+            elapsed = time.perf_counter() - start
+            if on_round is not None:
+                on_round(r + 1, elapsed)
+            if r + 1 >= least and (elapsed >= max_s or (
+                    elapsed >= budget_s and (settled is None or settled(samples)))):
+                break
+    method = {"warmup_rounds": warm, "warmup_s": warmup_s, "min_rounds": least,
+              "max_rounds": max_rounds, "budget_s": budget_s, "max_s": max_s,
+              "number_per_run": number, "rounds": len(samples[names[0]]),
+              "order": "rotated each round"}
+    return Rounds(samples, seen.facts, number, warm, method)

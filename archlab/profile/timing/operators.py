@@ -1,5 +1,7 @@
 """Per-module operator time: every operator timed inside its own window and filed under the module
-that ran it (core/recorder.py keeps the module stack).
+that ran it (core/recorder.py keeps the module stack), in passes run side by side with
+uninstrumented calls (harness.side_by_side), so that the end-to-end median and the operators'
+split of it come from the same rounds (accounting.py divides one by the other).
 
 OpClock times each operator inside its own window — CPU: a clock read just before and just after
 the operator; GPU: a CUDA event pair around it, all read after one synchronisation at the end of
@@ -15,9 +17,12 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from ..core.hooks import ModuleTable
 from ..core.recorder import ModuleStack, recording
+from .budgets import PROFILE, Budget
+from .harness import Contender, side_by_side
+from .reliability import MAX_SPREAD
+from .stats import spread
 
 _clock = time.perf_counter
-MIN_PASSES = 3
 
 
 class OpClock(ModuleStack, TorchDispatchMode):
@@ -27,9 +32,11 @@ class OpClock(ModuleStack, TorchDispatchMode):
         ModuleStack.__init__(self, table)
         TorchDispatchMode.__init__(self)
         self.seconds = [0.0] * (len(table) + 1)
+        self.ops = [0] * (len(table) + 1)  # operators run, per module
 
     def reset(self) -> None:
         self.seconds = [0.0] * len(self.seconds)
+        self.ops = [0] * len(self.ops)
 
     def read(self) -> list[float]:
         return self.seconds
@@ -43,7 +50,9 @@ class OpClock(ModuleStack, TorchDispatchMode):
             t0 = _clock()
             out = func(*args)
             t1 = _clock()
-        self.seconds[self.stack[-1]] += t1 - t0
+        i = self.stack[-1]
+        self.seconds[i] += t1 - t0
+        self.ops[i] += 1
         return out
 
 
@@ -73,44 +82,76 @@ class CudaOpClock(OpClock):
         out = func(*args, **kwargs) if kwargs else func(*args)
         end.record()
         self.events.append((self.stack[-1], start, end))
+        self.ops[self.stack[-1]] += 1
         return out
 
 
-def _wall(fn: Callable[[], object], device: torch.device) -> float:
-    """Seconds of one call of `fn`, the device synchronised on both sides."""
-    cuda = device.type == "cuda"
-    if cuda:
-        torch.cuda.synchronize(device)
-    t0 = _clock()
-    fn()
-    if cuda:
-        torch.cuda.synchronize(device)
-    return _clock() - t0
+def under_clock(fn: Callable[[], object]) -> Callable[[dict], None]:
+    """The `traced` of time_operators that runs `fn` with the "forward" clock recording it."""
+    def traced(clocks: dict) -> None:
+        with recording(clocks["forward"]):
+            fn()
+    return traced
 
 
-def time_operators(fn: Callable[[], object], table: ModuleTable, device: torch.device, *,
-                   passes: int, budget_s: float, on_pass=None) -> dict:
-    """Run `fn` under the operator clock `passes` times (fewer when the budget runs out, never
-    fewer than MIN_PASSES, so that a median means something), each pass beside an uninstrumented
-    call in a rotating order: the framework overhead is then the difference of times taken seconds
-    apart, under the same conditions. Returns per_pass (per pass, the exclusive operator seconds of
-    every module; the last slot: operators run outside every module), walls (seconds of each
-    instrumented pass) and plain (seconds of each uninstrumented call). `on_pass(n)` hears each
-    finished pass."""
-    clock = CudaOpClock(table) if device.type == "cuda" else OpClock(table)
-    out = {"per_pass": [], "walls": [], "plain": []}
-    start = _clock()
-    for r in range(max(passes, 1)):
-        for timed in ((False, True) if r % 2 == 0 else (True, False)):
-            if not timed:
-                out["plain"].append(_wall(fn, device))
-                continue
-            clock.reset()
-            with recording(clock):
-                out["walls"].append(_wall(fn, device))
-            out["per_pass"].append(list(clock.read()))
-        if on_pass is not None:
-            on_pass(r + 1)
-        if r + 1 >= min(passes, MIN_PASSES) and _clock() - start > budget_s:
-            break
-    return out
+def clock_cost_s(table: ModuleTable, device: torch.device, calls: int = 2000,
+                 tries: int = 5) -> float:
+    """Seconds the operator clock adds to an operator's window, calibrated: a cheap operator (an
+    add of two 1-element tensors) timed inside OpClock's window, less the same operator called
+    plainly, the least of `tries` blocks of `calls` each (the least is what load left alone). The
+    plain call also pays Python's call of it, which no window holds, so this underestimates
+    rather than over-corrects. 0 on a GPU, where events time the device, not the host."""
+    if device.type == "cuda":
+        return 0.0
+    a, b = torch.ones(1), torch.ones(1)
+    clock = OpClock(table)
+    plain = window = float("inf")
+    for _ in range(tries):
+        t0 = _clock()
+        for _ in range(calls):
+            torch.add(a, b)
+        plain = min(plain, (_clock() - t0) / calls)
+        clock.reset()
+        with clock:
+            for _ in range(calls):
+                torch.add(a, b)
+        window = min(window, sum(clock.seconds) / calls)
+    return max(0.0, window - plain)
+
+
+def time_operators(plain: Callable[[], object], table: ModuleTable, device: torch.device, *,
+                   budget: Budget = PROFILE, per_module: bool = True,
+                   traced: Callable[[dict], object] | None = None, parts=("forward",),
+                   on_round=None) -> dict:
+    """The uninstrumented call `plain` and, with `per_module`, the same work with every operator
+    timed, side by side in ONE harness run (contenders "plain" and "instrumented"), so the
+    end-to-end median and the operators' split of it are taken in the same rounds, under the same
+    load. `traced(clocks)` runs the instrumented work with one operator clock per name in `parts`
+    (default: `plain` recorded by the "forward" clock); the clocks are reset and read outside the
+    timed window. Rounds run past the budget (up to budget.max_s) while the plain calls' spread
+    exceeds MAX_SPREAD. Returns {"rounds": harness.Rounds, "per_pass": {part: per round, the
+    exclusive operator seconds per call of every module (the last slot: operators run outside
+    every module)}, "ops": {part: operators per call of every module}, "clock_s_per_op":
+    clock_cost_s}; per_pass and ops are empty without `per_module`."""
+    make = CudaOpClock if device.type == "cuda" else OpClock
+    clocks = {p: make(table) for p in parts} if per_module else {}
+    per_pass: dict[str, list] = {p: [] for p in clocks}
+    ops: dict[str, list] = {}
+
+    def reset():
+        for cl in clocks.values():
+            cl.reset()
+
+    def read(calls):
+        for p, cl in clocks.items():
+            per_pass[p].append([s / calls for s in cl.read()])
+            ops[p] = [k / calls for k in cl.ops]
+
+    contenders = {"plain": plain}
+    if clocks:
+        run = traced or under_clock(plain)
+        contenders["instrumented"] = Contender(lambda: run(clocks), before=reset, after=read)
+    rounds = side_by_side(contenders, device, **budget.kwargs(), on_round=on_round,
+                          settled=lambda s: (spread(s["plain"]) or 0.0) <= MAX_SPREAD)
+    cost = clock_cost_s(table, device) if clocks else 0.0
+    return {"rounds": rounds, "per_pass": per_pass, "ops": ops, "clock_s_per_op": cost}

@@ -3,8 +3,8 @@
 Timing each model on its own and comparing medians taken minutes apart lets whatever else runs on
 the machine decide the comparison (a process that starts halfway through makes the later model
 look slower). Here the contenders run in interleaved rounds whose order rotates
-(timing.time_side_by_side), and a comparison is the median of the per-round ratios: load that
-comes and goes shifts both sides of each ratio alike. Works on any nn.Module.
+(harness.side_by_side), and a comparison is the median of the per-round ratios (stats.judged_ratio):
+load that comes and goes shifts both sides of each ratio alike. Works on any nn.Module.
 """
 from __future__ import annotations
 
@@ -13,13 +13,15 @@ from contextlib import ExitStack
 import torch
 from torch import nn
 
+from ...common import UsageError
 from ..core import env as _env
-from . import reliability
-from . import harness as timing
 from ..core.hooks import evaluating
+from .budgets import PAIR
+from .harness import side_by_side
+from .stats import judged_ratio
 
-# a comparison of 15 variants at 256x192 on 2 CPU cores: about 5 s per pair
-PAIR_WARMUP, PAIR_ROUNDS, PAIR_BUDGET_S = 2, 15, 4.0
+# the pair budget by its old names (the store keys of archlab.study read them)
+PAIR_WARMUP, PAIR_ROUNDS, PAIR_BUDGET_S = PAIR.warmup, PAIR.max_rounds, PAIR.budget_s
 
 
 def time_models_side_by_side(models: dict[str, nn.Module], input_size, *, batch: int = 1,
@@ -28,9 +30,10 @@ def time_models_side_by_side(models: dict[str, nn.Module], input_size, *, batch:
                              seed: int = 0, watch: dict | None = None) -> dict[str, list[float]]:
     """Per-round milliseconds of every model, all fed one random input of shape
     (batch, *input_size), in eval mode under torch.inference_mode; each model is given back in the
-    mode and on the device it was found. `watch`, a dict, receives what reliability.Watch saw."""
+    mode and on the device it was found. `watch`, a dict, receives what reliability.Watch saw and
+    the harness's method (rounds, calls per sample)."""
     if not models or not all(isinstance(m, nn.Module) for m in models.values()):
-        raise ValueError("time_models_side_by_side needs a dict of name -> nn.Module")
+        raise UsageError("time_models_side_by_side needs a dict of name -> nn.Module")
     dev = _env.check_device(device)
     with ExitStack() as stack:
         stack.enter_context(_env.gc_paused())
@@ -41,13 +44,13 @@ def time_models_side_by_side(models: dict[str, nn.Module], input_size, *, batch:
         x = _env.random_input(next(iter(models.values())), input_size, batch=batch, device=dev,
                               seed=seed)  # the same input for every contender
         forwards = {name: (lambda m=model: m(x)) for name, model in models.items()}
-        with torch.inference_mode(), reliability.Watch(torch.get_num_threads(),
-                                                       cpu=dev.type == "cpu") as seen:
-            samples = timing.time_side_by_side(forwards, dev, warmup=warmup, rounds=rounds,
-                                               budget_s=budget_s)
+        budget = PAIR.but(warmup=warmup, max_rounds=rounds, budget_s=budget_s)
+        with torch.inference_mode():
+            got = side_by_side(forwards, dev, **budget.kwargs())
         if watch is not None:
-            watch.update(seen.facts)
-        return samples
+            watch.update(got.watch)
+            watch["method"] = got.method
+        return got.samples
 
 
 def paired_latency(model: nn.Module, base: nn.Module, input_size, *, batch: int = 1, device="cpu",
@@ -56,15 +59,13 @@ def paired_latency(model: nn.Module, base: nn.Module, input_size, *, batch: int 
     """Latency of `model` relative to `base`, timed side by side: 'ratio' (median of the per-round
     ratios model/base), 'ratio_p10', 'ratio_p90', 'n', each side's median ms over the same rounds
     ('model_ms', 'base_ms'), the method (warm-up, rounds, budget, device, threads), and whether it
-    can be trusted ('reliable', 'warnings': reliability.verdict on the ratios' spread)."""
+    can be trusted ('reliable', 'warnings': reliability.assess on the ratios' spread)."""
     seen: dict = {}
     samples = time_models_side_by_side({"model": model, "base": base}, input_size, batch=batch,
                                        device=device, threads=threads, warmup=warmup,
                                        rounds=rounds, budget_s=budget_s, seed=seed, watch=seen)
-    out = timing.paired_ratio(samples["model"], samples["base"])
-    out.update(reliability.assess(seen, out["ratio_iqr"] / out["ratio"] if out["ratio"] else None,
-                                  out["n"]))
-    out.update(warmup_rounds=warmup, max_rounds=rounds, budget_s=budget_s,
-               device=str(_env.check_device(device)), threads=threads or torch.get_num_threads(),
-               order="rotated each round")
+    method = seen.pop("method")
+    out = judged_ratio(samples["model"], samples["base"], seen)
+    out.update(method, device=str(_env.check_device(device)),
+               threads=threads or torch.get_num_threads())
     return out

@@ -17,11 +17,10 @@ from __future__ import annotations
 
 import copy
 from contextlib import ExitStack
-from typing import Callable
-
 import torch
 from torch import Tensor, nn
 
+from ...common import UsageError
 from ..core.hooks import ModuleTable, module_hooks
 
 KEY = "archlab_module"
@@ -45,7 +44,7 @@ def loss_of(out) -> Tensor:
     is all the profiler knows; a real loss adds a few elementwise ops)."""
     parts = [t.float().sum() for t in tensors(out) if t.is_floating_point() and t.requires_grad]
     if not parts:
-        raise ValueError("the model's outputs need no gradient: nothing to train")
+        raise UsageError("the model's outputs need no gradient: nothing to train")
     return torch.stack(parts).sum() if len(parts) > 1 else parts[0]
 
 
@@ -125,26 +124,41 @@ def training_copy(module: nn.Module, device: torch.device) -> nn.Module:
     return copy.deepcopy(module).to(device).train()
 
 
-def step_function(model: nn.Module, x, *, sgd: bool) -> Callable[[], None]:
+class TrainingStep:
     """One training step on inputs `x` (inputs.Inputs): gradients cleared, forward, the loss of
-    loss_of, backward, and with `sgd` an SGD step (momentum 0.9)."""
-    params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.SGD(params, lr=1e-3, momentum=0.9) if sgd else None
+    loss_of, backward, and with `sgd` an SGD step (momentum 0.9). Calling it runs the step as it
+    is; `traced(table, clocks, recording)` runs the same step with the "forward", "backward" and
+    (with sgd) "optimizer" recorders of `clocks` recording their parts."""
 
-    def step():
-        for p in params:
+    def __init__(self, model: nn.Module, x, *, sgd: bool):
+        self.model, self.x = model, x
+        self.params = [p for p in model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.SGD(self.params, lr=1e-3, momentum=0.9) if sgd else None
+
+    def __call__(self) -> None:
+        for p in self.params:
             p.grad = None
-        loss_of(x.call(model)).backward()
-        if opt is not None:
-            opt.step()
-    return step
+        loss_of(self.x.call(self.model)).backward()
+        if self.optimizer is not None:
+            self.optimizer.step()
+
+    def traced(self, table: ModuleTable, clocks: dict, recording) -> None:
+        traced_step(self.model, self.x, table, clocks["forward"], clocks["backward"], recording,
+                    optimizer=self.optimizer, optimizer_mode=clocks.get("optimizer"))
+
+
+def step_function(model: nn.Module, x, *, sgd: bool) -> TrainingStep:
+    """The training step of `model` on `x` (see TrainingStep)."""
+    return TrainingStep(model, x, sgd=sgd)
 
 
 def traced_step(model: nn.Module, x, table: ModuleTable, forward_mode, backward_mode,
-                recording, *, saved: SavedBytes | None = None) -> None:
+                recording, *, saved: SavedBytes | None = None, optimizer=None,
+                optimizer_mode=None) -> None:
     """One step with `forward_mode` recording the forward (its module stack kept by its hooks, the
     autograd nodes tagged) and `backward_mode` recording the backward (its stack set by node
-    pre-hooks). Both are recorders of recorder.py / counting.py."""
+    pre-hooks). Both are recorders of recorder.py / counting.py. With `optimizer`, its step
+    follows, recorded by `optimizer_mode` (its operators run outside every module)."""
     tagger = NodeTagger()
     for p in model.parameters():
         p.grad = None
@@ -161,3 +175,9 @@ def traced_step(model: nn.Module, x, table: ModuleTable, forward_mode, backward_
     finally:
         for h in handles:
             h.remove()
+    if optimizer is not None:
+        if optimizer_mode is None:
+            optimizer.step()
+        else:
+            with recording(optimizer_mode):
+                optimizer.step()

@@ -1,17 +1,18 @@
 """The passes of a training profile (mode="train"), on a deep copy of the model: one counted step
 (forward and backward counts per module, bytes saved for backward, the step's peak memory), then
-the step timed whole (torch.utils.benchmark, with its reliability) and with every operator timed,
-forward and backward apart, per module. See training.py for how the backward is attributed."""
+the step timed in ONE harness run: plain steps beside steps with every operator timed (forward,
+backward and the optimizer apart, per module), so the step's median and its split come from the
+same rounds (timing/operators.py, timing/accounting.py). See autograd.py for how the backward is
+attributed."""
 from __future__ import annotations
 
 from ..core import env as _env
-from ..timing import harness as timing
 from ..count.counter import Recorder
 from ..core.hooks import ModuleTable
 from ..core.memory import CudaPeaks, LiveBytes
 from ..core.recorder import recording
-from ..timing.operators import CudaOpClock, OpClock, _wall
-from ..timing.reliability import Watch
+from ..timing.budgets import Budget
+from ..timing.operators import time_operators
 from .autograd import SavedBytes, step_function, traced_step
 
 
@@ -38,44 +39,30 @@ def count_step(model, x, table: ModuleTable, run, conventions, memory: bool, say
             "peak": tracker.peak if tracker is not None else None}
 
 
-def time_step(model, x, table: ModuleTable, run, say, *, sgd: bool, warmup: int, warmup_s: float,
-              budget_s: float, max_s: float, passes: int) -> dict:
-    """The step timed whole (Timer, watched for load), then `passes` steps with every operator
-    timed, forward and backward apart, each beside an uninstrumented step."""
-    import torch
-
-    dev, threads = run.device, torch.get_num_threads()
+def time_step(model, x, table: ModuleTable, run, say, *, sgd: bool, budget: Budget,
+              per_module: bool = True) -> dict:
+    """Plain training steps beside steps with every operator timed (forward, backward and, with
+    `sgd`, the optimizer step apart), in rotated rounds (operators.time_operators); a failure is
+    recorded on `run` and {} returned."""
     step = step_function(model, x, sgd=sgd)
-    out: dict = {}
+    parts = ("forward", "backward") + (("optimizer",) if sgd else ())
+    say("timing training steps and their operators", 0, budget.budget_s)
     try:
-        with _env.gc_paused():
-            say("timing the training step", 0, budget_s)
-            with Watch(threads, cpu=dev.type == "cpu") as watch:
-                out["whole"] = timing.time_whole(step, dev, threads=threads, warmup=warmup,
-                                                 warmup_s=warmup_s, budget_s=budget_s, max_s=max_s)
-            out["watch"] = watch.facts
-            make = CudaOpClock if dev.type == "cuda" else OpClock
-            fwd, bwd = make(table), make(table)
-            out.update(per_pass=[], per_pass_backward=[], walls=[], plain=[])
-            for r in range(passes):
-                say("timing every operator of a step", r, passes)
-                out["plain"].append(_wall(step, dev))
-                fwd.reset()
-                bwd.reset()
-                out["walls"].append(_wall(lambda: traced_step(model, x, table, fwd, bwd, recording),
-                                          dev))
-                out["per_pass"].append(list(fwd.read()))
-                out["per_pass_backward"].append(list(bwd.read()))
+        return time_operators(step, table, run.device, budget=budget, per_module=per_module,
+                              traced=lambda clocks: step.traced(table, clocks, recording),
+                              parts=parts, on_round=lambda n, s: say(
+                                  "timing training steps and their operators", s, budget.budget_s))
     except Exception as exc:
         run.fail("training step timing", exc, forward=True)
-    return out
+        return {}
 
 
-def step_figures(result: dict, table: ModuleTable, self_ms_of) -> tuple[list[dict], dict, dict]:
+def step_figures(result: dict, table: ModuleTable,
+                 self_ms_backward: list[float] | None) -> tuple[list[dict], dict]:
     """What a training profile adds to a report: per row (macs_backward, saved_bytes,
-    self_ms_backward, latency_ms_backward), totals (macs_forward, macs_backward, macs_step, the
-    backward under every other dispatch convention, saved_bytes, the step's peak_bytes) and timing
-    (op_ms_forward, op_ms_backward). `self_ms_of(per_pass)`: per-module medians in ms."""
+    self_ms_backward, latency_ms_backward) and totals (macs_forward, macs_backward, macs_step, the
+    backward under every other dispatch convention, saved_bytes, the step's peak_bytes).
+    `self_ms_backward`: per module, the backward operators' ms as the report keeps them."""
     n = len(table)
 
     def inclusive(exclusive):
@@ -84,7 +71,7 @@ def step_figures(result: dict, table: ModuleTable, self_ms_of) -> tuple[list[dic
         return total
 
     rows = [{} for _ in range(n)]
-    totals, timing_extra = {}, {}
+    totals = {}
     got = result.get("train")
     if got:
         bwd = got["backward"]
@@ -97,11 +84,8 @@ def step_figures(result: dict, table: ModuleTable, self_ms_of) -> tuple[list[dic
         for c, exclusive in bwd.counts.items():
             if c != "archlab":
                 totals[f"macs_backward[{c}]"] = inclusive(exclusive)[0]
-    per_pass_b = result.get("timing", {}).get("per_pass_backward")
-    if per_pass_b:
-        self_b = self_ms_of(per_pass_b)
-        incl_b = table.inclusive(self_b)
+    if self_ms_backward is not None:
+        incl_b = table.inclusive(self_ms_backward)
         for i in range(n):
-            rows[i].update(self_ms_backward=self_b[i], latency_ms_backward=incl_b[i])
-        timing_extra["op_ms_backward"] = sum(self_b)
-    return rows, totals, timing_extra
+            rows[i].update(self_ms_backward=self_ms_backward[i], latency_ms_backward=incl_b[i])
+    return rows, totals
