@@ -66,6 +66,31 @@ class ModuleStat:
     input_shape: Any = None
     output_shape: Any = None
     calls: int | None = None
+    # the spread of the per-module times over the operator-timed passes (p10 and p90 of self_ms,
+    # and of the per-pass inclusive time), and the minor page faults its own operators took per
+    # forward (CPU: fresh pages from the allocator, why identical layers at different positions
+    # differ; archlab.profile.timing.faults)
+    self_ms_p10: float | None = None
+    self_ms_p90: float | None = None
+    latency_ms_p10: float | None = None
+    latency_ms_p90: float | None = None
+    page_faults: float | None = None
+    # the roofline (archlab.profile.roofline; README "Roofline"), inclusive like macs: bytes the
+    # module's operators moved, MACs per byte, operators run, the time the machine's measured
+    # ceilings allow (env["machine"]: max(MACs / peak, bytes / bandwidth) + ops x floor), that
+    # over the measured time (latency_ms; a leaf's self time) clipped to 1, and the largest term
+    bytes_moved: int | None = None
+    intensity: float | None = None
+    ops: int | None = None
+    attainable_ms: float | None = None
+    efficiency: float | None = None
+    bound: str | None = None  # "compute", "memory" or "overhead"
+    # the same for the backward operators of a training profile (timed: latency_ms_backward)
+    bytes_moved_backward: int | None = None
+    ops_backward: int | None = None
+    attainable_ms_backward: float | None = None
+    efficiency_backward: float | None = None
+    bound_backward: str | None = None
 
     def count(self, convention: str):
         """This module's count under `convention` (archlab's is `macs`); None if not computed."""
@@ -90,7 +115,8 @@ class Report:
     runtimes: one row per deploy runtime measured (archlab.profile.deploy.runtimes.ROW_KEYS: name,
               latency_ms, ratio_to_eager with ratio_p10 / ratio_p90, max_rel_diff, prepare_s,
               valid, note, ...); empty when only eager PyTorch was profiled
-    coverage: the op ledger: counted / free / uncounted ops with call counts and traffic shares
+    coverage: the op ledger: counted / free / uncounted ops with call counts and traffic shares;
+              a training step's backward has its own, of the same shape, under "backward"
     timing:   method and spread of the whole-model latency (median, p10, p90, IQR, n), whether it
               can be trusted (`reliable`, `warnings`, load, CPU share, threads, cores), op_ms (the
               sum of operator time) and overhead_ms (end-to-end median minus op_ms, never negative:
@@ -134,8 +160,9 @@ class Report:
 
     def to_frame(self):
         """One row per module: module, parent, type, depth, params, trainable_params, input_shape,
-        output_shape, calls, macs, flops, act_bytes, latency_ms, self_ms, peak_bytes, then one
-        column per other convention (`macs[fvcore]`)."""
+        output_shape, calls, macs, flops, act_bytes, latency_ms (with latency_ms_p10 / _p90),
+        self_ms (with self_ms_p10 / _p90), page_faults, peak_bytes, the roofline (ROOFLINE), then
+        one column per other convention (`macs[fvcore]`)."""
         import pandas as pd
 
         records = []
@@ -144,11 +171,16 @@ class Report:
                    "params": r.params, "trainable_params": r.trainable_params,
                    "input_shape": r.input_shape, "output_shape": r.output_shape, "calls": r.calls,
                    "macs": r.macs, "flops": r.flops, "act_bytes": r.act_bytes,
-                   "latency_ms": r.latency_ms, "self_ms": r.self_ms, "peak_bytes": r.peak_bytes}
+                   "latency_ms": r.latency_ms, "latency_ms_p10": r.latency_ms_p10,
+                   "latency_ms_p90": r.latency_ms_p90, "self_ms": r.self_ms,
+                   "self_ms_p10": r.self_ms_p10, "self_ms_p90": r.self_ms_p90,
+                   "page_faults": r.page_faults, "peak_bytes": r.peak_bytes}
+            rec.update({k: getattr(r, k) for k in ROOFLINE})
             if self.input.get("mode") == "train":
                 rec.update(macs_backward=r.macs_backward, saved_bytes=r.saved_bytes,
                            latency_ms_backward=r.latency_ms_backward,
                            self_ms_backward=r.self_ms_backward)
+                rec.update({k: getattr(r, k) for k in ROOFLINE_BACKWARD})
             rec.update({f"macs[{k}]": v for k, v in r.counts.items()})
             records.append(rec)
         return pd.DataFrame.from_records(records)
@@ -179,15 +211,25 @@ def merge_latency(counted: Report, timed: Report) -> Report:
     same model, input and device, profiled with count=False): one complete report."""
     if [r.name for r in counted.rows] != [r.name for r in timed.rows]:
         raise ValueError(f"cannot merge profiles of different models ({counted.model}, {timed.model})")
-    rows = [ModuleStat(**{**asdict(c), "latency_ms": t.latency_ms, "self_ms": t.self_ms})
+    rows = [ModuleStat(**{**asdict(c), **{k: getattr(t, k) for k in _TIMED}})
             for c, t in zip(counted.rows, timed.rows)]
+    for r in rows:  # the roofline was counted; its efficiency needs the time now known
+        if r.attainable_ms is not None and r.latency_ms:
+            r.efficiency = min(1.0, r.attainable_ms / r.latency_ms)
     totals = {**counted.totals, **{k: v for k, v in timed.totals.items() if k.startswith("latency")}}
     notes = [n for n in counted.notes if not n.startswith("incomplete:")] + [
         n for n in timed.notes if n not in counted.notes]
     env = {**timed.env, "conventions": counted.env.get("conventions")}
+    if "machine" in counted.env:  # the roofline's ceilings, measured with the counts
+        env["machine"] = counted.env["machine"]
     return Report(model=counted.model, spec=counted.spec, input=counted.input, env=env, rows=rows,
                   totals=totals, coverage=counted.coverage, timing=timed.timing, notes=notes,
                   conventions=counted.conventions, runtimes=timed.runtimes or counted.runtimes)
+
+
+# the per-module fields a latency pass measures (merge_latency takes them from the timed report)
+_TIMED = ("latency_ms", "self_ms", "self_ms_p10", "self_ms_p90", "latency_ms_p10",
+          "latency_ms_p90", "page_faults")
 
 
 class ReportError(UsageError):
@@ -264,7 +306,32 @@ def load_report(path: str | Path) -> Report:
 # Per-module figures that are counts, bytes or times: a negative one was never measured.
 _COUNTED = ("params", "trainable_params", "macs", "flops", "act_bytes", "latency_ms", "self_ms",
             "peak_bytes", "macs_backward", "saved_bytes", "self_ms_backward",
-            "latency_ms_backward", "calls")
+            "latency_ms_backward", "calls", "self_ms_p10", "self_ms_p90", "latency_ms_p10",
+            "latency_ms_p90", "page_faults", "bytes_moved", "intensity", "ops", "attainable_ms",
+            "efficiency", "bytes_moved_backward", "ops_backward", "attainable_ms_backward",
+            "efficiency_backward")
+
+# the roofline's per-module fields (ModuleStat), forward and backward, in table order
+ROOFLINE = ("bytes_moved", "intensity", "ops", "attainable_ms", "efficiency", "bound")
+ROOFLINE_BACKWARD = ("bytes_moved_backward", "ops_backward", "attainable_ms_backward",
+                     "efficiency_backward", "bound_backward")
+BOUNDS = ("compute", "memory", "overhead")
+
+
+def roofline_terms(macs, bytes_moved, ops, machine: dict | None) -> dict | None:
+    """The attainable time of work of `macs` multiply-adds, `bytes_moved` bytes and `ops`
+    operators on a machine of measured ceilings (Report.env["machine"]): each term in ms
+    (compute = MACs / peak, memory = bytes / bandwidth, overhead = ops x floor), attainable_ms =
+    max(compute, memory) + overhead, and bound, the largest term. None when a figure is missing
+    or nothing ran. One rule, read by the profile (rows) and the report (self cost, comparisons)."""
+    if not machine or any(v is None for v in (macs, bytes_moved, ops)) or not ops:
+        return None
+    terms = {"compute": 1e3 * macs / machine["peak_macs_per_s"],
+             "memory": 1e3 * bytes_moved / machine["mem_bytes_per_s"],
+             "overhead": 1e3 * ops * machine["op_floor_s"]}
+    return {**{f"{k}_ms": v for k, v in terms.items()},
+            "attainable_ms": max(terms["compute"], terms["memory"]) + terms["overhead"],
+            "bound": max(BOUNDS, key=lambda k: terms[k])}
 
 
 def check_not_negative(data: dict, path) -> None:

@@ -1,5 +1,7 @@
 """The registry is the test matrix: every model builds and runs; reference models hit the authors'
-numbers exactly; every variant differs from its base only where it says."""
+numbers exactly (goldens: parameters and fvcore totals of the released code, the READMEs' hook
+figures); archlab's own counts equal their recorded snapshots (benchmarks/snapshots.py) and, for
+HRNet, a closed form of its widths; every variant differs from its base only where it says."""
 import fnmatch
 
 import pytest
@@ -45,18 +47,60 @@ def test_registry_holds_every_named_model():
 def test_reference_params_exact(name):
     spec = get_spec(name)
     assert spec.golden_params is not None and spec.golden_fvcore is not None and spec.reported
-    assert {c for c, _ in spec.golden_counts} == {"archlab", "paper-hook", "paper-conv"}
+    assert {c for c, _ in spec.snapshot_counts} == {"archlab", "paper-hook", "paper-conv"}
     assert params(build(name)) == spec.golden_params
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", REFERENCE)
-def test_reference_counts_exact(name, reference_counts):
-    """fvcore (the tool itself) and archlab's own conventions, to the last multiply-add."""
+def test_reference_fvcore_golden_and_count_snapshots(name, reference_counts):
+    """fvcore (the tool itself) against the authors' code's total: a golden. archlab's own
+    conventions against the snapshot recorded in the zoo: archlab's earlier output, so this only
+    says nothing changed unnoticed (regenerate with benchmarks/snapshots.py when it is meant)."""
     spec, report = get_spec(name), reference_counts(name)
     assert report.count("fvcore") == spec.golden_fvcore
-    assert {c: report.count(c) for c, _ in spec.golden_counts} == dict(spec.golden_counts)
+    assert {c: report.count(c) for c, _ in spec.snapshot_counts} == dict(spec.snapshot_counts), \
+        "archlab's counts moved from their snapshot: python benchmarks/snapshots.py --check"
     assert report.coverage["uncounted"] == {}  # every op of every reference model is accounted for
+
+
+def hrnet_conv_macs(c, h=256, w=192, keypoints=17, stage1=4, modules=(1, 4, 3), blocks=4):
+    """Multiply-adds of every convolution of pose HRNet (no bias), in closed form from its widths
+    c = (C1, C2, C3, C4), as the HRNet paper builds it: a stem of two strided 3x3s (3 -> 64 -> 64),
+    four bottlenecks (64 -> 256), then stages of modules with 4 basic blocks per branch and a
+    fusion (1x1 then upsampled from lower resolutions, chains of strided 3x3s from higher ones),
+    the last module keeping the top output only, and a 1x1 keypoint head."""
+    def conv(cin, cout, k, positions):
+        return cin * cout * k * k * positions
+    res = [(h // 4 // 2 ** i) * (w // 4 // 2 ** i) for i in range(4)]  # positions per branch
+    macs = conv(3, 64, 3, (h // 2) * (w // 2)) + conv(64, 64, 3, res[0])
+    for b in range(stage1):
+        macs += conv(64 if b == 0 else 256, 64, 1, res[0]) + conv(64, 64, 3, res[0]) + \
+            conv(64, 256, 1, res[0])
+    macs += conv(64, 256, 1, res[0])  # the first bottleneck's projection
+    macs += conv(256, c[0], 3, res[0]) + conv(256, c[1], 3, res[1])  # two branches
+    for stage, n_modules in enumerate(modules, start=2):
+        if stage > 2:  # a new branch from the lowest: one strided 3x3
+            macs += conv(c[stage - 2], c[stage - 1], 3, res[stage - 1])
+        for m in range(n_modules):
+            macs += sum(blocks * 2 * conv(c[i], c[i], 3, res[i]) for i in range(stage))
+            outputs = 1 if (stage == 4 and m == n_modules - 1) else stage
+            for i in range(outputs):
+                for j in range(stage):
+                    if j > i:
+                        macs += conv(c[j], c[i], 1, res[j])
+                    for k in range(i - j):  # c_j channels until the last, which makes c_i
+                        macs += conv(c[j], c[i] if k == i - j - 1 else c[j], 3, res[j + k + 1])
+    return macs + conv(c[0], keypoints, 1, res[0])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["hrnet_w32", "hrnet_w48"])
+def test_hrnet_conv_macs_equal_their_closed_form(name, reference_counts):
+    """A check archlab did not compute: the paper-conv count (conv multiply-adds, no bias) against
+    the closed form of the widths."""
+    spec = get_spec(name)
+    assert reference_counts(name).count("paper-conv") == hrnet_conv_macs(spec.channels)
 
 
 def _leaf_hook_count(model: nn.Module, x: torch.Tensor) -> int:

@@ -47,8 +47,10 @@ def test_compare_notebook(fresh_checkout):
     from archlab.report.compare import load_comparison
 
     nb = run("compare.ipynb")
-    assert len(outputs(nb, "image/png")) == 2
+    assert len(outputs(nb, "image/png")) == 3  # deltas, cost scatter, module deltas
     assert outputs(nb, "text/markdown")
     table = load_comparison(fresh_checkout / "compare_128x96").to_frame().set_index("model")
     variants = table[table["base"].notna()]
     assert len(variants) == 3 and variants["latency_ratio"].notna().all()  # the paired column
+    deltas = load_comparison(fresh_checkout / "compare_128x96").module_deltas()
+    assert set(deltas) == set(variants.index)  # every variant's modules, timed beside its base

@@ -9,7 +9,7 @@ from archlab.profile import (DEFAULT_CONVENTIONS, profile_module, reconcile, reg
 from archlab.profile.core.hooks import hook_count
 from archlab.profile.timing.paired import paired_latency, time_models_side_by_side
 from archlab.profile.count.formulas import einsum_macs
-from archlab.results import Report
+from archlab.results import ROOFLINE, Report
 
 FAST = dict(latency=False, memory=False)
 
@@ -245,8 +245,9 @@ def test_report_fields_and_json_round_trip():
     assert rep.model == "tiny" and rep.spec == {"k": [1, 2]}
     assert list(rep.to_frame().columns) == [
         "module", "parent", "type", "depth", "params", "trainable_params", "input_shape",
-        "output_shape", "calls", "macs", "flops", "act_bytes", "latency_ms", "self_ms",
-        "peak_bytes", *(f"macs[{c}]" for c in DEFAULT_CONVENTIONS[1:])]
+        "output_shape", "calls", "macs", "flops", "act_bytes", "latency_ms", "latency_ms_p10",
+        "latency_ms_p90", "self_ms", "self_ms_p10", "self_ms_p90", "page_faults",
+        "peak_bytes", *ROOFLINE, *(f"macs[{c}]" for c in DEFAULT_CONVENTIONS[1:])]
     assert [r.parent for r in rep.rows] == [None, "", ""]
     assert set(rep.conventions) == set(DEFAULT_CONVENTIONS)
     assert rep.conventions["paper-hook"]["divisor"] == 2 ** 20 and rep.conventions["archlab"]["rule"]

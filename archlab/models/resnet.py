@@ -119,6 +119,6 @@ class ResNet(nn.Module):
 SKNET50 = ResNetSpec(
     name="sknet50", family="sknet", input_size=(3, 224, 224),
     golden_params=27479784, golden_fvcore=4499892416,
-    golden_counts=(("archlab", 4_482_731_616), ("paper-hook", 4_515_816_584),
-                   ("paper-conv", 4_462_710_784)), reported=(("imagenet_top1_err", 20.79),),
+    snapshot_counts=(("archlab", 4_482_731_616), ("paper-hook", 4_515_816_584),
+                     ("paper-conv", 4_462_710_784)), reported=(("imagenet_top1_err", 20.79),),
 )

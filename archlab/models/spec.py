@@ -1,6 +1,7 @@
 """Frozen model specs: a model is data, and a design-choice variant is a spec derived from another.
 
-`ModelSpec` holds what every model shares (name, family, default input, lineage, golden numbers);
+`ModelSpec` holds what every model shares (name, family, default input, lineage, golden numbers and
+snapshots);
 each family subclasses it with its own fields and a `build()`. Variants are made with
 `spec.derive(name, change, field=value, ...)`, which records the base and what changed.
 """
@@ -23,10 +24,13 @@ class ModelSpec:
     input_size: tuple[int, int, int]  # (C, H, W) the model is profiled at by default
     base: str | None = None  # the spec this one was derived from (None for a reference model)
     change: str = ""  # one line: what this variant changes, and from what
+    # goldens: independent of archlab, from the authors' released code
     golden_params: int | None = None  # exact parameter count (head included)
     golden_fvcore: int | None = None  # fvcore FlopCountAnalysis total, batch 1, eval, input_size
-    # exact raw counts under archlab's own conventions, batch 1, eval, input_size
-    golden_counts: tuple[tuple[str, int], ...] = ()
+    # a snapshot, NOT a golden: archlab's own raw counts under its conventions (batch 1, eval,
+    # input_size), recorded so that a change to a formula or a block shows; regenerate them with
+    # `python benchmarks/snapshots.py` when a change is meant
+    snapshot_counts: tuple[tuple[str, int], ...] = ()
     reported: tuple[tuple[str, float], ...] = ()  # authors' published figures, e.g. ("coco_ap", 64.8)
     # A variant's own statement of where its change lands: module-path patterns (fnmatch; a pattern
     # also covers everything below the paths it matches). Tests check the variant's module tree
@@ -52,7 +56,7 @@ class ModelSpec:
             raise UsageError(f"{self.name} has no setting {sorted(unknown)}; "
                              f"settings: {', '.join(self.settings())}")
         return replace(self, name=name, base=self.name, change=change, golden_params=None,
-                       golden_fvcore=None, golden_counts=(), reported=(), touches=touches,
+                       golden_fvcore=None, snapshot_counts=(), reported=(), touches=touches,
                        **changes)
 
     def choices(self, field: str) -> dict | None:

@@ -1,8 +1,11 @@
 """Every named model: the published reference models and their design-choice variants (spec data,
 registered in registry.py).
 
-Reference models carry the exact parameter count and fvcore total of the authors' released code
-(`golden_params`, `golden_fvcore`, batch 1, eval, at `input_size`) and their reported accuracy.
+Reference models carry goldens, numbers that do not come from archlab: the exact parameter count
+and fvcore total of the authors' released code (`golden_params`, `golden_fvcore`, batch 1, eval,
+at `input_size`) and their reported accuracy. `snapshot_counts` are archlab's own counts under its
+conventions, recorded when the model was added: they catch an unintended change, they do not show
+that archlab is right (`python benchmarks/snapshots.py` prints them afresh).
 Each variant is derived from its base by changing one choice (`spec.derive`), says what it changed
 (`change`) and where in the module tree (`touches`).
 
@@ -28,7 +31,8 @@ from .resnet import SKNET50
 _POSE = (3, 256, 192)
 
 
-def _counts(archlab: int, paper_hook: int, paper_conv: int) -> tuple[tuple[str, int], ...]:
+def _snapshot(archlab: int, paper_hook: int, paper_conv: int) -> tuple[tuple[str, int], ...]:
+    """archlab's own counts (a snapshot, see the module doc)."""
     return (("archlab", archlab), ("paper-hook", paper_hook), ("paper-conv", paper_conv))
 
 
@@ -38,12 +42,12 @@ HRNET_W32 = register(HRSpec(
     block="basic", step="conv3x3", context="none", spatial="conv3x3", weighting="none",
     fusion="clean", head="none",
     golden_params=28_536_113, golden_fvcore=7_685_342_208,
-    golden_counts=_counts(7_664_067_072, 7_700_742_528, 7_645_003_776),
+    snapshot_counts=_snapshot(7_664_067_072, 7_700_742_528, 7_645_003_776),
     reported=(("coco_ap_256x192", 74.4), ("coco_ap_384x288", 75.8))))
 HRNET_W48 = register(dataclasses.replace(
     HRNET_W32, name="hrnet_w48", channels=(48, 96, 192, 384),
     golden_params=63_595_745, golden_fvcore=15_745_844_736,
-    golden_counts=_counts(15_717_176_064, 15_766_037_376, 15_691_825_152),
+    snapshot_counts=_snapshot(15_717_176_064, 15_766_037_376, 15_691_825_152),
     reported=(("coco_ap_256x192", 75.1), ("coco_ap_384x288", 76.3))))
 
 LITE18 = register(HRSpec(
@@ -51,12 +55,12 @@ LITE18 = register(HRSpec(
     channels=(40, 80, 160, 320), num_modules=(2, 4, 2), num_blocks=2, block="ccw", step="dwsep",
     context="crw", spatial="dw3", weighting="sw", fusion="released", head="iterative",
     golden_params=1_130_769, golden_fvcore=266_314_752,
-    golden_counts=_counts(254_207_040, 215_202_112, 242_345_088),
+    snapshot_counts=_snapshot(254_207_040, 215_202_112, 242_345_088),
     reported=(("coco_ap_256x192", 64.8), ("coco_ap_384x288", 67.6))))
 LITE30 = register(dataclasses.replace(
     LITE18, name="lite30", num_modules=(3, 8, 3),
     golden_params=1_763_717, golden_fvcore=424_692_384,
-    golden_counts=_counts(404_875_776, 334_703_864, 386_103_648),
+    snapshot_counts=_snapshot(404_875_776, 334_703_864, 386_103_648),
     reported=(("coco_ap_256x192", 67.2), ("coco_ap_384x288", 70.4))))
 
 # The authors' naive config feeds a 40-channel keypoint head (a crash); their published counts match
@@ -65,23 +69,23 @@ NAIVE_LITE18 = register(dataclasses.replace(
     LITE18, name="naive_lite18", family="naive-lite-hrnet", channels=(30, 60, 120, 240),
     block="shuffle", context="none", weighting="none",
     golden_params=760_365, golden_fvcore=230_310_912,
-    golden_counts=_counts(220_057_920, 204_217_152, 211_049_088), reported=(("coco_ap_256x192", 62.8),)))
+    snapshot_counts=_snapshot(220_057_920, 204_217_152, 211_049_088), reported=(("coco_ap_256x192", 62.8),)))
 WIDER_NAIVE_LITE18 = register(dataclasses.replace(
     NAIVE_LITE18, name="wider_naive_lite18", channels=(40, 80, 160, 320),
     golden_params=1_318_625, golden_fvcore=370_962_432,
-    golden_counts=_counts(357_676_800, 326_163_072, 346_050_048), reported=(("coco_ap_256x192", 66.0),)))
+    snapshot_counts=_snapshot(357_676_800, 326_163_072, 346_050_048), reported=(("coco_ap_256x192", 66.0),)))
 
 DITE18 = register(dataclasses.replace(
     LITE18, name="dite18", family="dite-hrnet", stem="dgc", stem_kernels=4, context="dcm",
     context_reduction=8, spatial="dsc", num_kernels=(4, 4, 2, 1), split_groups=(1, 1, 2, 4),
     weighting="gcm", gcm_reduction=(4, 4, 8, 8), dcm_pool="released", fusion="released_inplace_relu",
     golden_params=1_185_477, golden_fvcore=272_851_618,
-    golden_counts=_counts(259_313_709, 219_991_891, 243_161_720),
+    snapshot_counts=_snapshot(259_313_709, 219_991_891, 243_161_720),
     reported=(("coco_ap_256x192", 65.9), ("coco_ap_384x288", 69.0))))
 DITE30 = register(dataclasses.replace(
     DITE18, name="dite30", num_modules=(3, 8, 3),
     golden_params=1_860_041, golden_fvcore=438_477_770,
-    golden_counts=_counts(416_291_385, 345_838_303, 390_977_000),
+    snapshot_counts=_snapshot(416_291_385, 345_838_303, 390_977_000),
     reported=(("coco_ap_256x192", 68.3), ("coco_ap_384x288", 71.5))))
 
 register(SKNET50)

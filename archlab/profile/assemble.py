@@ -11,6 +11,8 @@ from ..results import ModuleStat, Report
 from .count import coverage
 from .count.conventions import TABLE
 from .timing.accounting import account
+from .timing.position import position_notes
+from .timing.stability import MAX_SE_SHARE, MIN_OP_PASSES, row_spreads
 from .timing.stats import judged
 from .train.step import step_figures
 
@@ -18,10 +20,18 @@ _MEMORY_NOTE = ("peak_bytes: the most activation memory alive while a module ran
                 "at the start of the forward (parameters, buffers and the input excluded); {how}")
 _LATENCY_NOTE = ("per module: self_ms is the time of the module's own operators, each timed where it "
                  "runs ({how}) less the clock's own cost per operator ({cost:.2g} us, "
-                 "calibrated), median of {n} passes; latency_ms adds its submodules' (inclusive); "
+                 "calibrated), median of {n} passes (self_ms_p10 / _p90: their spread); latency_ms adds its submodules' (inclusive); "
                  "the end-to-end median of the uninstrumented calls of the same rounds, less the "
                  "operators' time, is the framework overhead (overhead_ms): op_ms + overhead_ms = "
                  "median_ms")
+
+_ALLOCATOR_NOTE = ("allocator: timed with glibc's malloc keeping freed memory (M_MMAP_THRESHOLD "
+                   "32 MiB, M_TRIM_THRESHOLD 1 GiB), so every forward reuses warm pages and a "
+                   "module's time does not depend on the fresh pages its position happens to get; "
+                   "page_faults: the minor page faults a module's own operators take per forward "
+                   "under glibc's default settings (fresh pages, zeroed by the kernel), what it "
+                   "would pay in a process that gives its memory back "
+                   "(archlab/profile/timing/faults.py)")
 
 
 def _per_sample(v, batch):
@@ -69,6 +79,13 @@ def build_report(module, table, params, result, run, conventions, environment, *
         parts = split[0]
     self_ms = parts.get("forward")
     incl_ms = table.inclusive(self_ms) if self_ms is not None else None
+    spreads = {}  # each row's p10 and p90 over the passes, corrected as its median was
+    if split and tm["per_pass"].get("forward"):
+        spreads = row_spreads(tm["per_pass"]["forward"], n, table.parents,
+                              ops=(tm.get("ops") or {}).get("forward"),
+                              clock_ms_per_op=1e3 * tm.get("clock_s_per_op", 0.0),
+                              scale=split[1]["op_scale"])
+    faults = _fold(tm["faults"], n) if tm.get("faults") else None
 
     train_rows, train_totals = step_figures(result, table, parts.get("backward"))
     rows = []
@@ -89,6 +106,8 @@ def build_report(module, table, params, result, run, conventions, environment, *
             self_ms=self_ms[i] if self_ms is not None else None,
             latency_ms=incl_ms[i] if incl_ms is not None else None, peak_bytes=peak,
             counts=counts, error=run.row_errors.get(i),
+            **{k: v[i] for k, v in spreads.items()},
+            page_faults=faults[i] if faults is not None else None,
             parent=table.names[table.parents[i]] if table.parents[i] >= 0 else None,
             **train_rows[i]))
 
@@ -110,6 +129,8 @@ def build_report(module, table, params, result, run, conventions, environment, *
             totals[c] = k.total
 
     cov = coverage.ledger(rec, table, by_conv) if counted else {}
+    if counted and result.get("train"):  # the backward's own ledger: nothing uncounted is silent
+        cov["backward"] = coverage.backward_ledger(result["train"]["backward"], table)
     if counted and not run.forward_ok:
         cov["partial"] = True  # the ledger of the ops that ran before the failure
     notes = list(run.notes)
@@ -131,7 +152,9 @@ def build_report(module, table, params, result, run, conventions, environment, *
         _, fields, split_notes, split_warnings = split
         per_pass = tm["per_pass"]
         passes = len(per_pass["forward"])
-        timing.update(fields, op_passes=passes,
+        timing.update(fields, op_passes=passes, op_se_pct=_pct(tm.get("se_share")),
+                      allocator_kept=tm.get("allocator"),
+                      op_min_passes=MIN_OP_PASSES, op_max_se_pct=100 * MAX_SE_SHARE,
                       op_ms_per_pass=[1e3 * sum(sum(per_pass[p][i]) for p in per_pass)
                                       for i in range(passes)])
         if split_warnings:
@@ -141,6 +164,9 @@ def build_report(module, table, params, result, run, conventions, environment, *
                if run.device.type == "cuda" else "perf_counter just before and after each operator")
         notes.append(_LATENCY_NOTE.format(how=how, n=passes, cost=fields["clock_us_per_op"]))
         notes += split_notes
+        if tm.get("allocator"):
+            notes.append(_ALLOCATOR_NOTE)
+        notes += position_notes(rows)
     spec_dict = spec.to_dict() if hasattr(spec, "to_dict") else dict(spec or {})
     return Report(
         model=model_name or type(module).__name__, spec=_jsonable(spec_dict),
@@ -160,6 +186,10 @@ def _self_ms(per_pass, n) -> list[float] | None:
     out = [float(v) for v in med[:n]]
     out[0] += float(med[n])
     return out
+
+
+def _pct(share):
+    return None if share is None else 100.0 * share
 
 
 def _fold(per_module, n) -> list[float]:

@@ -27,10 +27,12 @@ from ..results import ProfileError, ProfileInterrupted, Report
 from .core import env as _env
 from .count import external
 from .assemble import build_report
-from .count.conventions import DEFAULT_CONVENTIONS, RECORDER_CONVENTIONS, check_conventions
+from .count.conventions import for_mode
 from .core.hooks import ModuleTable, evaluating
 from .core.inputs import InputRecipe
 from .passes import count_pass, prepare, time_latency, train
+from .roofline import bound as roofline
+from .roofline import ceilings
 from .timing.budgets import PROFILE
 
 # the profile's budget (timing/budgets.py): WARMUP rounds and WARMUP_S seconds of warm-up, timed
@@ -98,7 +100,7 @@ class _Run:
 def profile_module(module: nn.Module, input_size=None, *, example_inputs=None,
                    example_kwargs: dict | None = None, input_constructor=None,
                    batch: int = 1, device="cpu",
-                   conventions=DEFAULT_CONVENTIONS, latency: bool = True, memory: bool = True,
+                   conventions=None, latency: bool = True, memory: bool = True,
                    per_module: bool = True, count: bool = True, threads: int | None = None,
                    warmup: int = WARMUP, budget_s: float = BUDGET_S, max_s: float | None = None,
                    module_iters: int = MODULE_ITERS, cuda_graph: bool = False,
@@ -114,8 +116,10 @@ def profile_module(module: nn.Module, input_size=None, *, example_inputs=None,
 
     Latency (timing/operators.py): after a warm-up of `warmup` rounds (and WARMUP_S seconds),
     plain calls and calls with every operator timed run in rotated rounds for `budget_s` seconds,
-    longer (up to `max_s`, default 3 x budget_s) while the plain calls' spread exceeds 10%, at
-    least max(module_iters, 4) rounds and at most PROFILE.max_rounds; calls shorter than 1 ms
+    longer (up to `max_s`, default 3 x budget_s) while the plain calls' spread exceeds 10% or
+    the per-module medians are not yet stable (timing/stability.py: at least 30 passes, their
+    standard errors summed <= 2% of their total), at least max(module_iters, 4) rounds and at
+    most PROFILE.max_rounds; CPU timing keeps glibc's freed memory (timing/faults.py); calls shorter than 1 ms
     are timed in blocks. median_ms is the plain calls'; op_ms (the modules' operator medians) plus
     overhead_ms adds up to it (timing/accounting.py states the rule when the operators exceed it).
     `per_module=False` times plain calls only. `cuda_graph=True` times the whole model as a
@@ -128,8 +132,10 @@ def profile_module(module: nn.Module, input_size=None, *, example_inputs=None,
 
     mode="train" profiles a training step instead (train/step.py), on a deep copy of the model:
     forward and backward counted and timed per module, bytes saved for backward, the step's peak
-    memory; `sgd=True` adds an SGD step to the timed step. Train mode counts under the recorder's
-    own conventions (fvcore and thop count inference only)."""
+    memory; `sgd=True` adds an SGD step to the timed step.
+    `conventions`: the counting conventions (count/conventions.py); None, every one for inference
+    and, for a training step, those that can count a backward, a note naming the ones left out
+    (fvcore and thop count inference only: asking for them in train mode is an error)."""
     max_s = MAX_FACTOR * budget_s if max_s is None else max_s
     recipe = InputRecipe(tuple(input_size) if input_size is not None else None,
                          example_inputs if example_inputs is None or isinstance(example_inputs, tuple)
@@ -139,13 +145,9 @@ def profile_module(module: nn.Module, input_size=None, *, example_inputs=None,
         raise UsageError("cuda_graph=True needs device='cuda'")
     if on_error not in ("raise", "record"):
         raise UsageError(f"on_error must be 'raise' or 'record', got {on_error!r}")
-    conventions = check_conventions(conventions)
     if mode not in ("eval", "train"):
         raise UsageError(f"mode must be 'eval' or 'train', got {mode!r}")
-    if mode == "train" and set(conventions) - set(RECORDER_CONVENTIONS):
-        extra = ", ".join(sorted(set(conventions) - set(RECORDER_CONVENTIONS)))
-        raise UsageError(f"{extra} count inference only; in train mode choose from "
-                         f"{', '.join(RECORDER_CONVENTIONS)}")
+    conventions, left_out = for_mode(conventions, mode)
     if mode == "train" and cuda_graph:
         raise UsageError("cuda_graph times inference only; not with mode='train'")
     dev = _env.check_device(device)
@@ -155,11 +157,13 @@ def profile_module(module: nn.Module, input_size=None, *, example_inputs=None,
                          max_rounds=max(module_iters, PROFILE.max_rounds))
     t_start = time.perf_counter()
     result: dict = {}
-    interrupted = None
+    interrupted = machine = None
     with ExitStack() as stack:
         stack.enter_context(_env.gc_paused())
         table = ModuleTable(module)
         run = _Run(table, batch, dev)
+        if left_out:
+            run.notes.append(left_out)
         params = table.param_stats()
         n_threads = stack.enter_context(_env.threads(threads))
         dtype = _env.model_dtype(module)
@@ -191,10 +195,14 @@ def profile_module(module: nn.Module, input_size=None, *, example_inputs=None,
             if latency and run.forward_ok:
                 result["timing"] = time_latency(module, x, table, run, say, budget=budget,
                                                 per_module=per_module, graph=cuda_graph)
+            if "count" in result:  # the roofline's ceilings, at this run's threads and dtype
+                machine = _ceilings(dev, n_threads, dtype, run, say)
         except KeyboardInterrupt as exc:  # keep what finished; the caller decides what next
             interrupted = exc
         environment = _env.environment(dev, threads=n_threads, dtype=dtype,
                                        memory_format=memory_format, conventions=conventions)
+        if machine:
+            environment["machine"] = machine
     report = build_report(module, table, params, result, run, conventions, environment,
                           recipe=recipe, batch=batch, dtype=dtype, mode=mode,
                           memory_format=memory_format, model_name=model_name, spec=spec,
@@ -202,6 +210,7 @@ def profile_module(module: nn.Module, input_size=None, *, example_inputs=None,
                                     "max_s": max_s, "module_iters": module_iters,
                                     "cuda_graph": cuda_graph, **({"sgd": sgd} if mode == "train"
                                                                  else {})})
+    roofline.annotate(report, result, table)
     report.timing["profile_s"] = time.perf_counter() - t_start
     if interrupted is not None:
         done = [p for p in ("count", "timing") if p in result]
@@ -213,6 +222,18 @@ def profile_module(module: nn.Module, input_size=None, *, example_inputs=None,
     if on_error == "raise" and run.forward_failed:
         raise ProfileError(f"{report.model}: {run.forward_failed}", report)
     return report
+
+
+def _ceilings(dev, threads, dtype, run, say) -> dict | None:
+    """The machine's measured ceilings (roofline/ceilings.py: cached, measured on first use); a
+    failure is a note and leaves the roofline out."""
+    say("measuring the machine's ceilings (once per device)")
+    try:
+        return ceilings.machine(dev, threads, dtype)
+    except Exception as exc:
+        run.notes.append(f"roofline: the machine's ceilings could not be measured: "
+                         f"{first_line(exc, typed=True)}")
+        return None
 
 
 def sweep(module: nn.Module, input_sizes, batches, **kw):

@@ -10,8 +10,9 @@ from .core import env as _env
 from .count.counter import Recorder
 from .core.hooks import ModuleTable
 from .core.memory import CudaPeaks, LiveBytes
-from .core.recorder import recording
+from .roofline.moved import recording_traffic
 from .timing.budgets import Budget
+from .timing.faults import count_faults, kept_pages
 from .timing.harness import cuda_graph
 from .timing.operators import time_operators, under_clock
 
@@ -34,7 +35,7 @@ def train(module, recipe, batch, dev, memory_format, seed, run, result, say, *, 
     result["inputs"] = x
     table = ModuleTable(model)  # the copy's modules, under the same names
     if count:
-        got = count_step(model, x, table, run, conventions, memory, say)
+        got = count_step(model, x, table, run, conventions, memory, say, record=recording_traffic)
         if got:
             result["count"], result["train"] = got["forward"], got
     if latency and run.forward_ok:
@@ -61,7 +62,7 @@ def count_pass(module, x, table, run, memory, say, conventions):
     rec = Recorder(table, tracker, conventions=conventions,
                    on_module_done=lambda n: n % every or say("counting", n, len(table)))
     try:
-        with _env.gc_paused(), torch.inference_mode(), recording(rec):
+        with _env.gc_paused(), torch.inference_mode(), recording_traffic(rec):
             x.call(module)
     except Exception as exc:
         failing = rec.stack[-1] if len(rec.stack) > 1 else None
@@ -82,9 +83,14 @@ def time_latency(module, x, table, run, say, *, budget: Budget, per_module, grap
             say(what, 0, budget.budget_s)
             plain = cuda_graph(forward, run.device) if graph else forward
             traced = under_clock(forward) if graph else None  # the graph's eager forward
-            return time_operators(plain, table, run.device, budget=budget, per_module=per_module,
-                                  traced=traced,
-                                  on_round=lambda n, s: say(what, s, budget.budget_s))
+            with kept_pages(run.device.type) as kept:  # warm pages everywhere (faults.py)
+                got = time_operators(plain, table, run.device, budget=budget,
+                                     per_module=per_module, traced=traced,
+                                     on_round=lambda n, s: say(what, s, budget.budget_s))
+            got["allocator"] = kept
+            if per_module and run.device.type == "cpu":  # what fresh pages cost, by default
+                got["faults"] = count_faults(forward, table)
+            return got
     except Exception as exc:
         run.fail("latency", exc, forward=True)
         return {}

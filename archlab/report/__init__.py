@@ -12,7 +12,7 @@ _LAZY = {
     "write_report": "files", "write_comparison": "files",
     "summary_markdown": "summary",
     "plot_stages": "plots", "plot_top_modules": "plots", "plot_macs_vs_latency": "plots",
-    "plot_deltas": "plots", "plot_cost_scatter": "plots", "plot_drill": "plots",
+    "plot_deltas": "plots", "plot_module_deltas": "plots", "plot_cost_scatter": "plots", "plot_drill": "plots",
     "totals_lines": "tables", "display_frame": "display", "stage_names": "tables",
     "plot_runtimes": "plots_runtimes", "plot_runtime_deltas": "plots_runtimes",
 }

@@ -181,11 +181,21 @@ class Comparison:
     def to_markdown(self) -> str:
         return comparison_table(self)
 
+    def module_deltas(self) -> dict[str, dict]:
+        """model -> its per-module paired deltas against its current base (timed side by side
+        with it, archlab.profile.timing.module_pairs): modules, groups, explaining, only_variant,
+        only_base; models paired without them are left out."""
+        return {n: got["module_deltas"] for n, got in self.paired.items()
+                if isinstance(got, dict) and got.get("module_deltas")
+                and got.get("base") == self.bases.get(n)}
+
     # ---------------------------------------------------------------- files
     def to_dict(self) -> dict:
+        paired = {n: {k: v for k, v in got.items() if k != "module_deltas"}
+                  if isinstance(got, dict) else got for n, got in self.paired.items()}
         return {"schema": SCHEMA, "models": self.order, "base": self.bases,
-                "failures": self.failures, "settings": self.settings(), "paired": self.paired,
-                "paired_runtimes": self.paired_runtimes}
+                "failures": self.failures, "settings": self.settings(), "paired": paired,
+                "module_deltas": self.module_deltas(), "paired_runtimes": self.paired_runtimes}
 
     def save(self, path: str | Path, report_paths: dict[str, str]) -> Path:
         """comparison.json: the models, their bases, failures, and where each report lies
@@ -229,5 +239,9 @@ def load_comparison(path: str | Path) -> Comparison:
     order = [n for n in listed if n in where] + [n for n in where if n not in listed]
     reports = [load_report(path.parent / where[n]) for n in order]
     base = {n: b for n, b in data.get("base", {}).items()}
-    return Comparison(reports, base=base, failures=data.get("failures"), paired=data.get("paired"),
+    paired = dict(data.get("paired") or {})
+    for n, deltas in (data.get("module_deltas") or {}).items():  # kept apart in the file
+        if isinstance(paired.get(n), dict):
+            paired[n] = {**paired[n], "module_deltas": deltas}
+    return Comparison(reports, base=base, failures=data.get("failures"), paired=paired,
                       paired_runtimes=data.get("paired_runtimes"))

@@ -91,3 +91,32 @@ def _delta_text(row, k, fmt) -> str:
         return ""
     sign = "-" if d < 0 else "+"
     return f"<br>{sign}{fmt(abs(d))} ({pct(dp, signed=True)})"
+
+
+def module_delta_lines(comp, top: int = 5) -> list[str]:
+    """Per variant, the groups of modules that explain its change against the base, timed side by
+    side with it: 'stages.1.body.*.context: +3.2 ms (+41 %, 0.9–1.3×)' (delta of the medians, its
+    share of the base's time, the per-round ratio's p10–p90), and the modules only one side has."""
+    lines = []
+    for model, md in comp.module_deltas().items():
+        groups = {g["group"]: g for g in md.get("groups", [])}
+        whole = next((m for m in md.get("modules", []) if m["module"] == ""), None)
+        head = f"- **{model}** vs {comp.bases.get(model)}"
+        if whole is not None:
+            head += f" (operator time {_delta(whole)})"
+        lines.append(head + ":")
+        shown = [groups[g] for g in md.get("explaining", [])[:top] if g in groups]
+        lines += [f"  - `{g['group']}` ×{g['members']}: {_delta(g)}" for g in shown] or [
+            "  - no group of shared modules carries a tenth of the change"]
+        for side, key in (("variant", "only_variant"), ("base", "only_base")):
+            only = md.get(key) or []
+            if only:
+                lines.append(f"  - only in the {side}: {len(only)} module(s), e.g. `{only[0]}`")
+    return lines
+
+
+def _delta(d) -> str:
+    base, change = d["base_ms"], d["delta_ms"]
+    share = f", {pct(100 * change / base, signed=True)}" if base else ""
+    return (f"{'+' if change >= 0 else '-'}{ms(abs(change))} ms{share}, "
+            f"{ratio(d['ratio_p10'], times=False)}–{ratio(d['ratio_p90'])}")

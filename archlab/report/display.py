@@ -7,7 +7,7 @@ import pandas as pd
 from ..common import UsageError
 from ..results import Report
 from .tables import module_frame
-from .units import is_missing, mib, ms, pct, si
+from .units import MAX_ROW_SPREAD_PCT, is_missing, mib, ms, pct, si, spread_pct
 
 
 def display_frame(df: pd.DataFrame, model: str = "", *, batch: int = 1, conventions=None,
@@ -25,9 +25,9 @@ def display_frame(df: pd.DataFrame, model: str = "", *, batch: int = 1, conventi
     out["MACs[archlab]"] = [si(v) for v in df["macs"]]
     out["FLOPs[archlab]"] = [si(v) for v in df["flops"]]
     out["MACs %"] = [pct(v) for v in df["macs_share_pct"]]
-    out["latency ms"] = [ms(v) for v in df["latency_ms"]]
+    out["latency ms"] = spread_cells(df, "latency_ms")
     out["latency %"] = [pct(v) for v in df["latency_share_pct"]]
-    out["self ms"] = [ms(v) for v in df["self_ms"]]
+    out["self ms"] = spread_cells(df, "self_ms")
     out["act MiB"] = [mib(v) for v in df["act_bytes"]]
     out["peak MiB"] = [mib(v) for v in df["peak_bytes"]]
     if "macs_backward" in df:  # a training step: what the backward costs beside the forward
@@ -52,6 +52,23 @@ def display_frame(df: pd.DataFrame, model: str = "", *, batch: int = 1, conventi
         per_batch = [c for c in out.columns if "%" not in c and (
             c.split("[")[0].split(" ")[0] in PER_BATCH or c.split(" ")[0] in (conventions or {}))]
         out = out.rename(columns={c: f"{c} per batch of {batch}" for c in per_batch})
+    return out
+
+
+def spread_cells(df: pd.DataFrame, col: str) -> list[str]:
+    """'4.1 (3.9–4.3)': a time with its p10–p90 over the operator-timed passes, ' ⚠' when that
+    spans more than MAX_ROW_SPREAD_PCT of the median (as an unreliable whole-model latency is
+    marked); the bare time where no spread was measured."""
+    lo = df[f"{col}_p10"] if f"{col}_p10" in df else [None] * len(df)
+    hi = df[f"{col}_p90"] if f"{col}_p90" in df else [None] * len(df)
+    out = []
+    for v, a, b in zip(df[col], lo, hi):
+        text = ms(v)
+        if not (is_missing(v) or is_missing(a) or is_missing(b)) and v > 0:
+            text += f" ({ms(a)}–{ms(b)})"
+            spread = spread_pct(v, a, b)
+            text += " ⚠" if spread is not None and spread > MAX_ROW_SPREAD_PCT else ""
+        out.append(text)
     return out
 
 

@@ -13,10 +13,11 @@ from pathlib import Path
 
 from .compare import Comparison
 from .units import unreliable
-from .compare_text import MEDIAN_HEADER
+from .compare_text import MEDIAN_HEADER, module_delta_lines
 from .plots import save_comparison_plots, save_model_plots
 from ..results import Report
 from .summary import summary_markdown
+from .roofline.words import comparison_why_lines
 from .tables import conventions_of, module_frame
 
 
@@ -82,6 +83,16 @@ def comparison_markdown(comp: Comparison, plots=()) -> str:
              "p10–p90 in brackets; load on the machine weighs on both alike.", "",
              comp.to_markdown()]
     lines += _reliability_warnings(comp.to_frame())
+    explained = module_delta_lines(comp)
+    if explained:
+        lines += ["", "## Which modules explain the change", "",
+                  "Each variant's operator-timed forward beside its base's, in the same rotated "
+                  "rounds as the paired latency; modules matched by name, each with its inclusive "
+                  "time, repeated blocks read as one group (`*`). Per group: the change of the "
+                  "medians, in % of the base's, and the p10–p90 of the per-round ratio. The "
+                  "groups shown carry at least a tenth of the whole change, most specific first "
+                  "(comparison.json, `module_deltas`, has every module).", ""] + explained
+    lines += comparison_why_lines(comp)
     failed = {n: e for n, e in comp.failures.items()}
     if failed:
         lines += ["", "## Failed", ""] + [f"- **{n}**: {e}" for n, e in failed.items()]

@@ -15,8 +15,9 @@ from matplotlib.figure import Figure
 from .compare import Comparison
 from .plotkit import (LAT_COLOR, MAC_COLOR, figure, has_latency, latency_title, log_axes, palette,
                       place_labels, setting_line, short)
-from .plots_compare import plot_cost_scatter, plot_deltas, reported_ap  # noqa: F401 (one import place)
+from .plots_compare import plot_cost_scatter, plot_deltas, plot_module_deltas, reported_ap  # noqa: F401 (one import place)
 from ..results import Report
+from .roofline.plots import has_roofline, plot_roofline, plot_roofline_comparison
 from .tables import (OVERHEAD_STAGE, end_to_end_ms, is_training, self_frame, stage_frame,
                      top_modules)
 from .units import is_missing, ms, si
@@ -191,6 +192,8 @@ def save_model_plots(report: Report, out_dir: str | Path) -> dict[str, Path]:
         if fname == "macs_vs_latency.png" and not has_latency(report):
             continue
         paths[fname] = save(make(report), out / fname)
+    if has_roofline(report):  # a report made before the roofline has none to draw
+        paths["roofline.png"] = save(plot_roofline(report), out / "roofline.png")
     if report.runtimes:
         paths["runtimes.png"] = save(plot_runtimes(report), out / "runtimes.png")
     if is_training(report):
@@ -207,4 +210,6 @@ def save_comparison_plots(comp: Comparison, out_dir: str | Path) -> dict[str, Pa
     paths = {fname: save(make(comp), out / fname) for fname, make in COMPARISON_PLOTS.items()}
     if comp.paired_runtimes:
         paths["runtime_deltas.png"] = save(plot_runtime_deltas(comp), out / "runtime_deltas.png")
+    if any(has_roofline(r) for r in comp.reports.values()):
+        paths["roofline.png"] = save(plot_roofline_comparison(comp), out / "roofline.png")
     return paths

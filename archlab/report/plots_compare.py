@@ -136,3 +136,49 @@ def reported_ap(report: Report):
         if k.startswith("coco_ap"):
             return f" @{k[len('coco_ap_'):]}" if k != "coco_ap" else "", v
     return None
+
+
+def plot_module_deltas(comp: Comparison, top: int = 8) -> Figure:
+    """Per variant, the groups of shared modules whose time changed most against the base (timed
+    side by side with it, archlab.profile.timing.module_pairs): the change of the medians in ms,
+    with the per-round ratio's p10–p90 as error bars (in ms of the base's time); the groups that
+    explain the change (compare table.md) drawn solid, the others hollow."""
+    deltas = comp.module_deltas()
+    fig = figure(11, 1.0 + sum(min(top, len(md.get("groups", []))) * 0.28 + 0.6
+                               for md in deltas.values()) if deltas else 3)
+    ax = fig.add_subplot()
+    if not deltas:
+        ax.text(0.5, 0.5, "no per-module paired deltas in this comparison", ha="center",
+                va="center", transform=ax.transAxes)
+        ax.set_axis_off()
+        return fig
+    labels, y = [], 0
+    for model, md in deltas.items():
+        groups = sorted(md.get("groups", []), key=lambda g: -abs(g["delta_ms"]))[:top]
+        for g in reversed(groups):
+            lo = g["base_ms"] * (g["ratio"] - g["ratio_p10"])
+            hi = g["base_ms"] * (g["ratio_p90"] - g["ratio"])
+            solid = g["group"] in md.get("explaining", [])
+            ax.barh(y, g["delta_ms"], 0.7, color=LAT_COLOR if solid else "white",
+                    edgecolor=LAT_COLOR, xerr=[[max(lo, 0)], [max(hi, 0)]],
+                    error_kw={"elinewidth": 0.8, "capsize": 2})
+            labels.append(f"{model}: {g['group']} ×{g['members']}")
+            y += 1
+        y += 0.5
+    ax.set_yticks(_positions(deltas, top), labels, fontsize=7)
+    ax.axvline(0, color="black", lw=0.8)
+    ax.set_xlabel("change of the group's time against the base, ms (inclusive; bars: p10–p90 of "
+                  "the per-round ratio)")
+    ax.grid(axis="x", alpha=0.3)
+    ax.set_title("Which modules explain each variant's change (solid: explaining groups)\n"
+                 f"{comp.title()}", fontsize=10)
+    return fig
+
+
+def _positions(deltas, top) -> list[float]:
+    out, y = [], 0.0
+    for md in deltas.values():
+        k = min(top, len(md.get("groups", [])))
+        out += [y + i for i in range(k)]
+        y += k + 0.5
+    return out

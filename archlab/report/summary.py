@@ -14,11 +14,13 @@ from .latency import latency_split, method_lines, scaled_note
 from .tables import (conventions_of, is_training, latency_warning, module_frame, stage_frame,
                      top_modules, totals_frame)
 from .units import is_missing, mib, ms, pct, si
+from .roofline.words import why_lines
 
 PLOT_TITLES = {"stages.png": "Cost by stage", "top_modules.png": "Top modules: latency vs MACs",
                "macs_vs_latency.png": "MACs vs latency per module",
                "runtimes.png": "Latency by deploy runtime",
-               "training.png": "A training step by stage: memory saved for backward, step time"}
+               "training.png": "A training step by stage: memory saved for backward, step time",
+               "roofline.png": "Roofline per module: what bounds each, against measured ceilings"}
 
 
 def summary_markdown(report: Report, plots=(), depth: int = 2) -> str:
@@ -111,6 +113,7 @@ def summary_markdown(report: Report, plots=(), depth: int = 2) -> str:
             render(display_frame(module_frame(report, depth), report.model, batch=batch,
                                  conventions=report.conventions), "md"),
             "All modules at every depth, with every convention's count: `modules.csv`.", ""]
+    out += why_lines(report)
 
     out += ["## Coverage", ""] + coverage_lines(report) + [""]
     out += ["## Method", ""] + method_lines(report) + [""]
@@ -188,9 +191,17 @@ def _signed(v) -> str:
 
 
 def coverage_lines(report: Report) -> list[str]:
+    """The forward's ledger, then (a training step) the backward's own, in the same shape."""
     cov = report.coverage or {}
     if not cov:
         return ["No coverage ledger in this report."]
+    if "backward" not in cov:
+        return ledger_lines(cov)
+    return (["### Forward", ""] + ledger_lines(cov) + ["", "### Backward", ""]
+            + ledger_lines(cov["backward"], "backward pass's "))
+
+
+def ledger_lines(cov: dict, whose: str = "") -> list[str]:
     counted, free, unc = cov.get("counted", {}), cov.get("free", {}), cov.get("uncounted", {})
     lines = [f"Every executed operator lands in one bucket: {len(counted)} counted operator kinds "
              f"({sum(counted.values())} calls), {len(free)} declared free — views, reshapes, "
@@ -198,7 +209,7 @@ def coverage_lines(report: Report) -> list[str]:
     if unc:
         share = cov.get("uncounted_traffic_share")
         lines.append(f"Uncounted operators carry {pct(100 * share) if share is not None else 'n/a'} "
-                     "of the tensor traffic; they have no formula, so their cost is missing from "
+                     f"of the {whose}tensor traffic; they have no formula, so their cost is missing from "
                      "the archlab count:")
         lines += ["", "| operator | calls | traffic share |", "|---|---:|---:|"]
         for op, d in sorted(unc.items(), key=lambda kv: -(kv[1].get("traffic_share") or 0)):

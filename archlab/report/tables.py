@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ..results import Report
+from ..results import ROOFLINE, ROOFLINE_BACKWARD, Report
 from .latency import end_to_end_ms, latency_split, latency_warning, overhead_ms, scaled_note
 from .units import is_missing, mib, ms, published, si
 
 COST = ("params", "trainable_params", "output_shape", "calls", "macs", "flops", "act_bytes",
-        "latency_ms", "self_ms", "peak_bytes")
-TRAIN_COST = ("macs_backward", "saved_bytes", "latency_ms_backward", "self_ms_backward")
+        "latency_ms", "latency_ms_p10", "latency_ms_p90", "self_ms", "self_ms_p10", "self_ms_p90",
+        "page_faults", "peak_bytes") + ROOFLINE
+TRAIN_COST = ("macs_backward", "saved_bytes", "latency_ms_backward",
+              "self_ms_backward") + ROOFLINE_BACKWARD
 
 
 def is_training(report: Report) -> bool:

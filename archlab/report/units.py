@@ -89,3 +89,14 @@ def signed(text: str, value) -> str:
 def unreliable(flag) -> bool:
     """True for a `reliable` flag that is False (a frame cell may hold numpy's bool or None/NaN)."""
     return isinstance(flag, (bool, np.bool_)) and not flag
+
+
+MAX_ROW_SPREAD_PCT = 20.0  # a per-module time whose p10–p90 spans more of its median is marked ⚠
+
+
+def spread_pct(median, p10, p90) -> float | None:
+    """(p90 - p10) / median in %, the spread a per-module time is judged by; None when it cannot
+    be told."""
+    if is_missing(median) or is_missing(p10) or is_missing(p90) or not median > 0:
+        return None
+    return 100.0 * (p90 - p10) / median

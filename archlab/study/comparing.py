@@ -110,7 +110,8 @@ def _pair(comp: Comparison, jobs: dict[str, Job], store: Store, measure: Measure
             skipped[model] = {"base": b, "skipped": f"no paired ratio: input {_shape(mj)} differs "
                                                     f"from the base's {_shape(bj)}"}
             continue
-        items.append(pair_item(model, mj, bj, store, measure, policy, runtime=runtime))
+        items.append(pair_item(model, mj, bj, store, measure, policy, runtime=runtime,
+                               modules=True))  # which modules explain the change
     tally = run(items, fresh=policy.fresh, progress=policy.progress,
                 unit="pair" if runtime == "eager" else f"pair under {runtime}", log=policy.log)
     for name, why in tally.failures.items():

@@ -39,20 +39,23 @@ def plan_points(points, measure: Measure, *, force: bool = False,
 
 
 def pair_item(label: str, mj: Job, bj: Job, store: Store, measure: Measure, policy: Policy, *,
-              runtime: str = "eager") -> Item:
+              runtime: str = "eager", modules: bool = False) -> Item:
     """The paired timing of one model with its base (both built in this process), both run under
-    `runtime` ("eager": as they are)."""
+    `runtime` ("eager": as they are); `modules` (eager only): with per-module paired deltas, the
+    modules both have timed in the same rounds (timing/module_pairs.py), stored with the pair."""
     from ..profile.deploy.pairs import paired_runtime_latency
     from ..profile.timing.paired import PAIR_BUDGET_S, paired_latency
 
-    key = pair_key(mj.key, bj.key, runtime)
+    modules = modules and runtime == "eager"
+    key = pair_key(mj.key, bj.key, runtime, modules)
 
     def measure_it(progress):
         progress("timing side by side with the base"
                  + ("" if runtime == "eager" else f", both under {runtime}"))
         common = dict(batch=mj.batch, device=measure.device, threads=measure.threads,
                       budget_s=measure.budget_s or PAIR_BUDGET_S)
-        got = (paired_latency(mj.built(), bj.built(), mj.shape, **common) if runtime == "eager"
+        got = (paired_latency(mj.built(), bj.built(), mj.shape, per_module=modules, **common)
+               if runtime == "eager"
                else paired_runtime_latency(mj.built(), bj.built(), mj.shape, runtime, **common))
         if got.get("ratio") is None:  # a failure is recorded by the run, never stored as a result
             raise RuntimeError(got.get("note") or "the pair could not be timed")

@@ -65,13 +65,15 @@ def identity(key: dict) -> dict:
     return {k: v for k, v in key.items() if k != "holds"}
 
 
-def pair_key(model_key: dict, base_key: dict, runtime: str = "eager") -> dict:
+def pair_key(model_key: dict, base_key: dict, runtime: str = "eager",
+             modules: bool = False) -> dict:
     """The identity of a paired timing: what each side is, the runtime both run under, and how the
-    pair is timed (the harness's fixed settings)."""
+    pair is timed (the harness's fixed settings; `modules`: with per-module paired deltas)."""
     from ..profile.timing.paired import PAIR_ROUNDS, PAIR_WARMUP
 
+    harness = {"warmup": PAIR_WARMUP, "rounds": PAIR_ROUNDS, **({"modules": True} if modules else {})}
     return {"model": identity(plain(model_key)), "base": identity(plain(base_key)),
-            "runtime": runtime, "harness": {"warmup": PAIR_WARMUP, "rounds": PAIR_ROUNDS}}
+            "runtime": runtime, "harness": harness}
 
 
 def digest(key: dict) -> str:

@@ -90,3 +90,23 @@ def check_conventions(conventions) -> tuple[str, ...]:
 def dispatch_conventions(names) -> list[Convention]:
     """The conventions among `names` that the recorder computes from the op table."""
     return [TABLE[n] for n in names if TABLE[n].computed_by == "dispatch"]
+
+
+def for_mode(conventions, mode: str) -> tuple[tuple[str, ...], str | None]:
+    """The conventions a profile counts under, and a note on what was left out. `conventions=None`
+    means the mode's defaults: every convention for inference; for a training step those that can
+    count a backward (the recorder's own: fvcore and thop trace or hook an inference forward), the
+    others named in the note. Asking for fvcore or thop in train mode by name is a UsageError."""
+    if conventions is not None:
+        chosen = check_conventions(conventions)
+        extra = [c for c in chosen if c not in RECORDER_CONVENTIONS]
+        if mode == "train" and extra:
+            raise UsageError(f"{', '.join(extra)} count inference only; in train mode choose from "
+                             f"{', '.join(RECORDER_CONVENTIONS)}")
+        return chosen, None
+    if mode != "train":
+        return DEFAULT_CONVENTIONS, None
+    left = [c for c in DEFAULT_CONVENTIONS if c not in RECORDER_CONVENTIONS]
+    return RECORDER_CONVENTIONS, (f"train mode: counted under {', '.join(RECORDER_CONVENTIONS)}; "
+                                  f"{', '.join(left)} left out (they count an inference forward "
+                                  "only, not a backward)") if left else None

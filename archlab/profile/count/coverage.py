@@ -52,6 +52,14 @@ def from_recorder(rec, table) -> dict[str, Counts]:
     return out
 
 
+def backward_ledger(rec, table) -> dict:
+    """The backward pass's own ledger (coverage["backward"]), shaped like the forward's: every
+    operator the backward ran in one bucket, and each dispatch convention's counts by category.
+    Module-hook conventions (paper-hook) see no backward: no module's forward hook runs there."""
+    counts = {c: cnt for c, cnt in from_recorder(rec, table).items() if c != "paper-hook"}
+    return ledger(rec, table, counts)
+
+
 def ledger(rec, table, counts: dict[str, Counts]) -> dict:
     """The coverage section of a report: every executed op in one bucket (counted, free,
     uncounted with its traffic share), and each convention's counts by category, by source and per
@@ -80,14 +88,22 @@ def ledger(rec, table, counts: dict[str, Counts]) -> dict:
             "skipped": {c: dict(k.skipped) for c, k in counts.items() if k.skipped}}
 
 
-def count_notes(rec, table, coverage, complete: bool) -> list[str]:
-    """Notes on what was not counted and why the conventions differ, from the ops seen."""
-    notes = []
+def uncounted_notes(coverage, where: str = "") -> list[str]:
+    """One note per uncounted operator of a ledger; `where`: " in the backward" for its own."""
+    notes, of = [], "the backward pass's tensor traffic" if where else "tensor traffic"
     for op, u in coverage["uncounted"].items():
         why = (f"its formula failed ({u['error']})" if "error" in u else "has no formula") + \
             "; add one with archlab.profile.register_formula"
-        notes.append(f"uncounted: {op} ({u['calls']} calls, {100 * u['traffic_share']:.2f}% of "
-                     f"tensor traffic) {why}")
+        notes.append(f"uncounted{where}: {op} ({u['calls']} calls, {100 * u['traffic_share']:.2f}% "
+                     f"of {of}) {why}")
+    return notes
+
+
+def count_notes(rec, table, coverage, complete: bool) -> list[str]:
+    """Notes on what was not counted and why the conventions differ, from the ops seen."""
+    notes = uncounted_notes(coverage)
+    if "backward" in coverage:
+        notes += uncounted_notes(coverage["backward"], " in the backward")
     for i, err in rec.rule_errors.items():
         notes.append(f"paper-hook: could not read module {table.names[i]!r} ({err}); counted 0")
     seen = {**coverage["counted"], **coverage["free"]}

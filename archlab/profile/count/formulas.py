@@ -104,13 +104,37 @@ def sdpa(args, kwargs, out):
     return macs, 2 * macs + 3 * scores
 
 
-def batch_norm(args, kwargs, out):
-    """Running statistics (inference): one multiply-add per element. Batch statistics (training,
-    the op's `training` argument): as a norm that computes its statistics (norm_stats)."""
-    if len(args) > 5 and args[5] is True:
+def _batch_norm(batch_stats: bool, args, kwargs, out):
+    """Running statistics (inference): one multiply-add per element. Batch statistics (training):
+    as a norm that computes its statistics (norm_stats)."""
+    if batch_stats:
         return norm_stats(args, kwargs, out)
     n = args[0].numel()
     return n, 2 * n
+
+
+def batch_norm(args, kwargs, out):
+    """(input, weight, bias, running_mean, running_var, training, ...): batch_norm,
+    native_batch_norm, _native_batch_norm_legit(_functional), _batch_norm_impl_index, cudnn and
+    miopen; the no_stats overload of _native_batch_norm_legit is (input, weight, bias, training,
+    ...) and, having no running statistics, always normalises by the batch's. Without running
+    statistics (None) the batch's are used whatever the flag says."""
+    if isinstance(args[3], bool):  # _native_batch_norm_legit.no_stats
+        return _batch_norm(True, args, kwargs, out)
+    return _batch_norm(_arg(args, kwargs, 5, "training") is True or args[3] is None,
+                       args, kwargs, out)
+
+
+def batch_norm_with_update(args, kwargs, out):  # (input, weight, bias, running_mean, running_var,
+    return _batch_norm(True, args, kwargs, out)  # momentum, eps): batch statistics, then updated
+
+
+def batch_norm_no_update(args, kwargs, out):  # (input, weight, bias, running_mean?, running_var?,
+    return _batch_norm(args[3] is None, args, kwargs, out)  # momentum, eps): the running ones if any
+
+
+def batch_norm_no_training(args, kwargs, out):  # _native_batch_norm_legit_no_training: running
+    return _batch_norm(False, args, kwargs, out)
 
 
 def norm_stats(args, kwargs, out):  # layer/group/instance norm: statistics computed per sample

@@ -27,10 +27,13 @@ def conv_backward(args, kwargs, out):
 
 def batch_norm_backward(args, kwargs, out):
     """native_batch_norm_backward(grad_out, input, weight, running_mean, running_var, save_mean,
-    save_invstd, train, eps, output_mask): with batch statistics, the two reductions
-    (sum dy, sum dy * x_hat) and the input gradient; with running statistics, a scale."""
+    save_invstd, train, eps, output_mask), and batch_norm_backward, whose args[7] is `update`: with
+    batch statistics, the two reductions (sum dy, sum dy * x_hat) and the input gradient; with
+    running statistics, a scale. No running statistics (None) means batch statistics whatever
+    the flag; cuDNN's and MIOpen's (input, grad_out, ...) backward only exists in training, and
+    its args[7] is a non-zero epsilon."""
     n = args[1].numel()
-    train = bool(args[7]) if len(args) > 7 else True
+    train = (bool(args[7]) if len(args) > 7 else True) or args[3] is None
     macs = 2 * n if train else n
     return macs, 2 * macs + (2 * n if train else 0)
 
@@ -68,3 +71,11 @@ def avg_pool_backward(args, kwargs, out):  # avg_pool2d_backward(grad_out, input
 def softmax_backward(args, kwargs, out):  # dy*y - y*sum(dy*y): one multiply-add, two flops
     n = args[0].numel()
     return n, 2 * n + 2 * n
+
+
+def first_output_flops(flops_each: float):
+    """FLOPs only, `flops_each` per element of the first output (a fused cell's gate math)."""
+    def formula(args, kwargs, out):
+        o = out[0] if isinstance(out, (tuple, list)) else out
+        return 0, round(flops_each * o.numel())
+    return formula

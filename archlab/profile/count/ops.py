@@ -28,7 +28,7 @@ import torch
 
 from ...common import UsageError
 from . import formulas as F
-from . import formulas_backward as B
+from . import ops_backward
 
 Formula = Callable[[tuple, dict, object], "tuple[int, int]"]
 
@@ -68,14 +68,15 @@ gather index repeat tile roll flip dropout native_dropout feature_dropout
 alpha_dropout _local_scalar_dense item is_nonzero type_as unfold""".split())
 # more ops without arithmetic: in-place dropout (a no-op in eval, like dropout), detaching,
 # index grids, reshapes, splits, complex views, lazy conjugate/negative bits made concrete, and
-# packing padded sequences for recurrent layers (a reorder of rows)
+# packing padded sequences for recurrent layers (a reorder of rows), splits by index, repeated
+# rows, and an evenly spaced grid (its values are written, not computed from data)
 _FREE |= set("""select_backward slice_backward diagonal_backward as_strided_backward
 narrow_copy embedding""".split())  # an embedding is a lookup: rows gathered, nothing computed
 _FREE |= set("""dropout_ feature_dropout_ alpha_dropout_ feature_alpha_dropout
 feature_alpha_dropout_ detach_ meshgrid reshape_as unsafe_split unsafe_split_with_sizes
 unsafe_chunk real imag view_as_real view_as_complex conj _conj resolve_conj resolve_neg
 _has_compatible_shallow_copy_type transpose_ t_ squeeze_ unsqueeze_ _pack_padded_sequence
-_pad_packed_sequence""".split())
+_pad_packed_sequence tensor_split repeat_interleave linspace""".split())
 # reshape-like ops: annotated as views, yet they copy when the strides do not allow a view
 _MAYBE_COPY = {"reshape", "flatten", "contiguous", "to", "type_as", "expand_as", "view_as",
                "unflatten", "reshape_as"}
@@ -103,14 +104,20 @@ _add("einsum", "matmul", F.einsum,
      "pairwise left to right: MACs = product of all label sizes of each pair")
 _add("scaled_dot_product_attention _scaled_dot_product_flash_attention_for_cpu "
      "_scaled_dot_product_efficient_attention _scaled_dot_product_flash_attention "
-     "_scaled_dot_product_cudnn_attention", "matmul", F.sdpa,
+     "_scaled_dot_product_cudnn_attention _scaled_dot_product_fused_attention_overrideable", "matmul",
+     F.sdpa,
      "MACs = B*heads*L*S*(E+Ev); softmax 3 FLOPs per score")
-_add("batch_norm native_batch_norm _native_batch_norm_legit "
-     "_native_batch_norm_legit_no_training _batch_norm_impl_index cudnn_batch_norm "
-     "miopen_batch_norm _batch_norm_no_update _batch_norm_with_update", "norm",
-     F.batch_norm, "with running statistics (inference) 1 MAC per element: scale and shift fold "
-     "into one multiply-add; with batch statistics (training) 2 MACs (variance, normalise+affine) "
-     "+ 2 FLOPs (mean, centre) per element")
+_BN_RULE = ("with running statistics (inference) 1 MAC per element: scale and shift fold into one "
+            "multiply-add; with batch statistics (training) 2 MACs (variance, normalise+affine) + 2 "
+            "FLOPs (mean, centre) per element. Which, per op schema: batch statistics for "
+            "_batch_norm_with_update and the no_stats overload, running statistics for "
+            "_native_batch_norm_legit_no_training, the `training` argument elsewhere, and batch "
+            "statistics wherever no running statistics are given")
+_add("batch_norm native_batch_norm _native_batch_norm_legit _native_batch_norm_legit_functional "
+     "_batch_norm_impl_index cudnn_batch_norm miopen_batch_norm", "norm", F.batch_norm, _BN_RULE)
+_add("_batch_norm_with_update", "norm", F.batch_norm_with_update, _BN_RULE)
+_add("_batch_norm_no_update", "norm", F.batch_norm_no_update, _BN_RULE)
+_add("_native_batch_norm_legit_no_training", "norm", F.batch_norm_no_training, _BN_RULE)
 _add("layer_norm native_layer_norm group_norm native_group_norm instance_norm rms_norm", "norm",
      F.norm_stats, "2 MACs per element (variance, normalise+affine) + 2 FLOPs (mean, centre)")
 _add("adaptive_avg_pool1d adaptive_avg_pool2d adaptive_avg_pool3d _adaptive_avg_pool2d "
@@ -180,34 +187,8 @@ _add("torchvision::roi_align", "upsample", F.roi_align,
      "sample points per bin: sampling_ratio^2, or when sampling_ratio <= 0 "
      "ceil(roi_h/pooled_h)*ceil(roi_w/pooled_w) from each box (x spatial_scale; at least 1 pixel "
      "a side unless aligned); FLOPs = 2 x MACs + 1 per output (the bin average)")
-# the backward pass: what each gradient costs (formulas_backward.py)
-_add("convolution_backward", "conv", B.conv_backward,
-     "the forward conv's MACs once per gradient asked for (input, weight); bias gradient: +1 FLOP "
-     "per output-gradient element")
-_add("native_batch_norm_backward cudnn_batch_norm_backward miopen_batch_norm_backward", "norm",
-     B.batch_norm_backward, "batch statistics: 2 MACs (the reductions sum dy, sum dy*x_hat) + 2 "
-     "FLOPs per element; running statistics: 1 MAC per element")
-_add("native_layer_norm_backward native_group_norm_backward", "norm", B.norm_stats_backward,
-     "3 MACs + 2 FLOPs per element (reductions and the input gradient)")
-_add("upsample_bilinear2d_backward upsample_linear1d_backward", "upsample",
-     B.per_grad_output(4), "4 MACs per output-gradient element (scattered to 4 neighbours)")
-_add("upsample_nearest1d_backward upsample_nearest2d_backward upsample_nearest3d_backward "
-     "_upsample_nearest_exact2d_backward", "upsample", B.per_grad_output(0, 1),
-     "1 FLOP per output-gradient element (summed into its source)")
-_add("_adaptive_avg_pool2d_backward _adaptive_avg_pool3d_backward", "pool", B.per_grad_input(1),
-     "1 MAC per input-gradient element")
-_add("avg_pool2d_backward avg_pool3d_backward", "pool", B.avg_pool_backward,
-     "MACs = output-gradient elements x prod(kernel)")
-_add("max_pool2d_with_indices_backward max_pool3d_with_indices_backward "
-     "adaptive_max_pool2d_backward embedding_dense_backward", "pool", B.per_grad_output(0, 1),
-     "1 FLOP per output-gradient element (routed to its source)")
-_add("_softmax_backward_data _log_softmax_backward_data", "softmax", B.softmax_backward,
-     "1 MAC + 2 FLOPs per element")
-for _n, _flops in (("threshold_backward", 1), ("hardtanh_backward", 1), ("leaky_relu_backward", 1),
-                   ("sigmoid_backward", 2), ("tanh_backward", 2), ("silu_backward", 4),
-                   ("gelu_backward", 6), ("hardswish_backward", 3), ("hardsigmoid_backward", 2),
-                   ("elu_backward", 3), ("softplus_backward", 4), ("mish_backward", 8)):
-    _add(_n, "elementwise", F.elementwise(_flops), f"{_flops} FLOP(s) per element")
+# the backward pass and the backends' fused attention and recurrent kernels (ops_backward.py)
+ops_backward.register(_add)
 for _n in _ELEMENTWISE:
     _add(f"{_n} {_n}_", "elementwise", F.elementwise(1), "1 FLOP per output element")
 for _n in _ELEMENTWISE2:

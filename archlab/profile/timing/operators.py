@@ -20,6 +20,7 @@ from ..core.recorder import ModuleStack, recording
 from .budgets import PROFILE, Budget
 from .harness import Contender, side_by_side
 from .reliability import MAX_SPREAD
+from .stability import se_share, stable
 from .stats import spread
 
 _clock = time.perf_counter
@@ -129,10 +130,13 @@ def time_operators(plain: Callable[[], object], table: ModuleTable, device: torc
     load. `traced(clocks)` runs the instrumented work with one operator clock per name in `parts`
     (default: `plain` recorded by the "forward" clock); the clocks are reset and read outside the
     timed window. Rounds run past the budget (up to budget.max_s) while the plain calls' spread
-    exceeds MAX_SPREAD. Returns {"rounds": harness.Rounds, "per_pass": {part: per round, the
+    exceeds MAX_SPREAD or, with `per_module`, until the modules' medians are stable
+    (stability.stable: at least MIN_OP_PASSES passes and their standard errors summed at most 2%
+    of their total). Returns {"rounds": harness.Rounds, "per_pass": {part: per round, the
     exclusive operator seconds per call of every module (the last slot: operators run outside
     every module)}, "ops": {part: operators per call of every module}, "clock_s_per_op":
-    clock_cost_s}; per_pass and ops are empty without `per_module`."""
+    clock_cost_s, "se_share": stability.se_share of the passes}; per_pass and ops are empty
+    without `per_module`."""
     make = CudaOpClock if device.type == "cuda" else OpClock
     clocks = {p: make(table) for p in parts} if per_module else {}
     per_pass: dict[str, list] = {p: [] for p in clocks}
@@ -151,7 +155,15 @@ def time_operators(plain: Callable[[], object], table: ModuleTable, device: torc
     if clocks:
         run = traced or under_clock(plain)
         contenders["instrumented"] = Contender(lambda: run(clocks), before=reset, after=read)
+    def modules(p=per_pass):  # every part's modules side by side, one row per pass
+        return [sum((p[k][i] for k in p), []) for i in range(len(next(iter(p.values()))))]
+
+    def settled(s):  # the whole model's spread, and with per_module the modules' medians too
+        return ((spread(s["plain"]) or 0.0) <= MAX_SPREAD
+                and (not clocks or stable(modules())))
+
     rounds = side_by_side(contenders, device, **budget.kwargs(), on_round=on_round,
-                          settled=lambda s: (spread(s["plain"]) or 0.0) <= MAX_SPREAD)
+                          settled=settled)
     cost = clock_cost_s(table, device) if clocks else 0.0
-    return {"rounds": rounds, "per_pass": per_pass, "ops": ops, "clock_s_per_op": cost}
+    return {"rounds": rounds, "per_pass": per_pass, "ops": ops, "clock_s_per_op": cost,
+            "se_share": se_share(modules()) if clocks else None}

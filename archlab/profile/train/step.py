@@ -16,9 +16,11 @@ from ..timing.operators import time_operators
 from .autograd import SavedBytes, step_function, traced_step
 
 
-def count_step(model, x, table: ModuleTable, run, conventions, memory: bool, say) -> dict:
+def count_step(model, x, table: ModuleTable, run, conventions, memory: bool, say, *,
+               record=recording) -> dict:
     """{'forward': recorder, 'backward': recorder, 'saved': bytes per module, 'peak': step peak}
-    of one training step; a failure is recorded on `run` and the result is {}."""
+    of one training step; a failure is recorded on `run` and the result is {}. `record(recorder)`
+    attaches each recorder (core/recorder.py `recording`, or one that adds a mode beside it)."""
     tracker = None
     if memory:
         tracker = CudaPeaks(run.device) if run.device.type == "cuda" else LiveBytes()
@@ -29,7 +31,7 @@ def count_step(model, x, table: ModuleTable, run, conventions, memory: bool, say
     say("counting a training step")
     try:
         with _env.gc_paused():
-            traced_step(model, x, table, fwd, bwd, recording, saved=saved)
+            traced_step(model, x, table, fwd, bwd, record, saved=saved)
     except Exception as exc:
         failing = fwd.stack[-1] if len(fwd.stack) > 1 else None
         run.unfinished = set(fwd.stack[1:])
