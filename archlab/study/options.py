@@ -85,14 +85,15 @@ class Measure:
             raise UsageError("--runtime times inference: it cannot go with --mode train")
 
     def resolve(self, **defaults) -> "Measure":
-        """The command's defaults for the fields left None (a training step counts under the
-        recorder's own conventions: fvcore and thop count inference only)."""
-        from ..profile.count.conventions import RECORDER_CONVENTIONS
+        """The command's defaults for the fields left None; a training step's conventions are the
+        profiler's rule for that mode (conventions.for_mode: those that can count a backward, and
+        fvcore or thop asked for by name refused here, before anything is measured)."""
+        from ..profile.count.conventions import for_mode
 
+        filled = {k: v for k, v in defaults.items() if getattr(self, k) is None}
         if self.mode == "train":
-            defaults["conventions"] = RECORDER_CONVENTIONS
-        return dataclasses.replace(self, **{k: v for k, v in defaults.items()
-                                            if getattr(self, k) is None})
+            filled["conventions"], _ = for_mode(self.conventions, "train")
+        return dataclasses.replace(self, **filled)
 
     def check_here(self) -> None:
         """The device exists on this machine (a cluster's jobs check theirs)."""

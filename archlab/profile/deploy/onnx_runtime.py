@@ -26,7 +26,7 @@ from torch import nn
 
 from ...common import UsageError
 from .onnx_names import module_lookup, name_modules_by_neighbours, resolve
-from .prepare import Prepared, describe_error, over_limit_note, run_with_limit
+from .prepare import Prepared, describe_error, run_with_limit, unprepared
 
 EXTRA_HINT = "onnxruntime runtime needs the deploy extra: pip install -e '.[deploy]'"
 PROFILED_CALLS = 5  # per-node time: the median over this many profiled calls
@@ -150,12 +150,9 @@ def prepare_onnxruntime(model: nn.Module, x: torch.Tensor, device: torch.device,
     start = time.perf_counter()
     outcome = run_with_limit(lambda: export(model, x), time_limit_s)
     details = {"exporter": "torch.onnx.export(dynamo=True)", "export_s": round(outcome.seconds, 3)}
-    if not outcome.finished:
-        return Prepared("onnxruntime", None, outcome.seconds,
-                        over_limit_note("ONNX export", outcome, time_limit_s), details)
-    if outcome.error is not None:
-        return Prepared("onnxruntime", None, outcome.seconds,
-                        f"ONNX export failed: {describe_error(outcome.error)}", details)
+    failed = unprepared("onnxruntime", "ONNX export", outcome, time_limit_s, details)
+    if failed is not None:
+        return failed
     proto_bytes = outcome.value.SerializeToString()
     try:
         session = _session(ort, proto_bytes, device)

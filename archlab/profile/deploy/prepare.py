@@ -101,6 +101,19 @@ def over_limit_note(what: str, outcome: Outcome, limit_s: float) -> str:
     return f"{what} did not finish within the {limit_s:g} s limit{tail}"
 
 
+def unprepared(name: str, what: str, outcome: Outcome, limit_s: float,
+               details: dict) -> Prepared | None:
+    """The row of runtime `name` whose time-limited step `what` (a compile, an export) ran past
+    its limit or failed; None when it finished."""
+    if not outcome.finished:
+        return Prepared(name, None, outcome.seconds, over_limit_note(what, outcome, limit_s),
+                        details)
+    if outcome.error is not None:
+        return Prepared(name, None, outcome.seconds,
+                        f"{what} failed: {describe_error(outcome.error)}", details)
+    return None
+
+
 def prepare_eager(model: nn.Module, x: torch.Tensor, device: torch.device, *,
                   time_limit_s: float) -> Prepared:
     return Prepared("eager", model, 0.0, "the base of every ratio")
@@ -150,12 +163,9 @@ def prepare_compile(model: nn.Module, x: torch.Tensor, device: torch.device, *,
     outcome = run_with_limit(first_call, time_limit_s)
     details = {"backend": "inductor", "compile_s": round(outcome.seconds, 3),
                "time_limit_s": time_limit_s}
-    if not outcome.finished:
-        return Prepared("compile", None, outcome.seconds,
-                        over_limit_note("compile", outcome, time_limit_s), details)
-    if outcome.error is not None:
-        return Prepared("compile", None, outcome.seconds,
-                        f"compile failed: {describe_error(outcome.error)}", details)
+    failed = unprepared("compile", "compile", outcome, time_limit_s, details)
+    if failed is not None:
+        return failed
     details["graph_breaks"] = _graph_breaks() - breaks
     note = f"compiled in {outcome.seconds:.1f} s (inductor)"
     if details["graph_breaks"]:

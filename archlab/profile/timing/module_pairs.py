@@ -1,6 +1,6 @@
 """Per-module paired deltas: which module made a variant slower than its base?
 
-The variant and its base run their forwards with every operator timed (operators.OpClock), as
+The variant and its base run their forwards with every operator timed (operators.clocked), as
 contenders of the same rotated-order harness run as their plain forwards (paired.py), so round i
 of one can be divided by round i of the other, module by module: load that comes and goes weighs
 on both sides of each ratio alike, as it does for the whole-model ratio. Modules are matched by
@@ -23,22 +23,19 @@ import numpy as np
 
 from ..core.hooks import ModuleTable
 from .harness import Contender
-from .operators import OpClock, under_clock
+from .operators import clocked, clocks_for, under_clock
 
 EXPLAINS = 0.10  # a group shown as explaining the change carries at least this share of it
 MOST = 0.8  # ... and none of its subgroups carries this share of its own change
 _INDEX = re.compile(r"(?<=\.)\d+(?=\.|$)")
 
 
-def clocked(fn, table: ModuleTable) -> tuple[Contender, list]:
-    """An operator-timed contender running `fn`, and the list its rounds fill: per round, the
-    exclusive seconds per call of every module (the last slot: outside every module)."""
-    clock, passes = OpClock(table), []
-
-    def after(calls):
-        passes.append([s / calls for s in clock.read()])
-    return Contender(lambda: under_clock(fn)({"forward": clock}), before=clock.reset,
-                     after=after), passes
+def clocked_forward(fn, table: ModuleTable, device) -> tuple[Contender, list]:
+    """An operator-timed contender running `fn` (operators.clocked), and the list its rounds fill:
+    per round, the exclusive seconds per call of every module (the last slot: outside every
+    module)."""
+    contender, per_pass, _ = clocked(under_clock(fn), clocks_for(("forward",), table, device))
+    return contender, per_pass["forward"]
 
 
 def inclusive_ms(passes, table: ModuleTable) -> tuple[np.ndarray, np.ndarray]:

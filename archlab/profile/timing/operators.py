@@ -87,6 +87,30 @@ class CudaOpClock(OpClock):
         return out
 
 
+def clocks_for(parts, table: ModuleTable, device: torch.device) -> dict:
+    """One operator clock per name in `parts`, of the kind the device needs."""
+    make = CudaOpClock if device.type == "cuda" else OpClock
+    return {p: make(table) for p in parts}
+
+
+def clocked(run: Callable[[dict], object], clocks: dict) -> tuple[Contender, dict, dict]:
+    """A harness contender calling `run(clocks)`, its clocks reset before and read after the timed
+    window, and what its rounds fill: per part, per round, the exclusive operator seconds per call
+    of every module (the last slot: outside every module); per part, operators per call."""
+    per_pass: dict[str, list] = {p: [] for p in clocks}
+    ops: dict[str, list] = {}
+
+    def reset():
+        for cl in clocks.values():
+            cl.reset()
+
+    def read(calls):
+        for p, cl in clocks.items():
+            per_pass[p].append([s / calls for s in cl.read()])
+            ops[p] = [k / calls for k in cl.ops]
+    return Contender(lambda: run(clocks), before=reset, after=read), per_pass, ops
+
+
 def under_clock(fn: Callable[[], object]) -> Callable[[dict], None]:
     """The `traced` of time_operators that runs `fn` with the "forward" clock recording it."""
     def traced(clocks: dict) -> None:
@@ -137,24 +161,13 @@ def time_operators(plain: Callable[[], object], table: ModuleTable, device: torc
     every module)}, "ops": {part: operators per call of every module}, "clock_s_per_op":
     clock_cost_s, "se_share": stability.se_share of the passes}; per_pass and ops are empty
     without `per_module`."""
-    make = CudaOpClock if device.type == "cuda" else OpClock
-    clocks = {p: make(table) for p in parts} if per_module else {}
-    per_pass: dict[str, list] = {p: [] for p in clocks}
-    ops: dict[str, list] = {}
-
-    def reset():
-        for cl in clocks.values():
-            cl.reset()
-
-    def read(calls):
-        for p, cl in clocks.items():
-            per_pass[p].append([s / calls for s in cl.read()])
-            ops[p] = [k / calls for k in cl.ops]
-
+    clocks = clocks_for(parts, table, device) if per_module else {}
     contenders = {"plain": plain}
+    per_pass: dict[str, list] = {}
+    ops: dict[str, list] = {}
     if clocks:
-        run = traced or under_clock(plain)
-        contenders["instrumented"] = Contender(lambda: run(clocks), before=reset, after=read)
+        contenders["instrumented"], per_pass, ops = clocked(traced or under_clock(plain), clocks)
+
     def modules(p=per_pass):  # every part's modules side by side, one row per pass
         return [sum((p[k][i] for k in p), []) for i in range(len(next(iter(p.values()))))]
 

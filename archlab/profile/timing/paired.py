@@ -19,7 +19,7 @@ from ..core.hooks import ModuleTable, evaluating
 from .budgets import PAIR
 from .faults import kept_pages
 from .harness import side_by_side
-from .module_pairs import clocked, module_deltas
+from .module_pairs import clocked_forward, module_deltas
 from .stats import judged_ratio
 
 # the pair budget by its old names (the store keys of archlab.study read them)
@@ -35,7 +35,7 @@ def time_models_side_by_side(models: dict[str, nn.Module], input_size, *, batch:
     (batch, *input_size), in eval mode under torch.inference_mode; each model is given back in the
     mode and on the device it was found. `watch`, a dict, receives what reliability.Watch saw and
     the harness's method (rounds, calls per sample). `per_module`, a dict: every model also runs
-    operator-timed in the same rounds (module_pairs.clocked), and per_module[name] receives
+    operator-timed in the same rounds (module_pairs.clocked_forward), and per_module[name] receives
     (its ModuleTable, per round its modules' exclusive seconds)."""
     if not models or not all(isinstance(m, nn.Module) for m in models.values()):
         raise UsageError("time_models_side_by_side needs a dict of name -> nn.Module")
@@ -52,7 +52,8 @@ def time_models_side_by_side(models: dict[str, nn.Module], input_size, *, batch:
         if per_module is not None:  # the same forwards, every operator timed, in the same rounds
             for name, model in models.items():
                 table = ModuleTable(model)
-                forwards[f"{name} (operators)"], passes = clocked(forwards[name], table)
+                forwards[f"{name} (operators)"], passes = clocked_forward(forwards[name], table,
+                                                                          dev)
                 per_module[name] = (table, passes)
         budget = PAIR.but(warmup=warmup, max_rounds=rounds, budget_s=budget_s)
         with torch.inference_mode(), kept_pages(dev.type):  # as a profile times (faults.py)
