@@ -6,6 +6,7 @@ counted), and pandas frames and plots are made from these objects, never the oth
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -97,6 +98,8 @@ class ModuleStat:
         return self.macs if convention == "archlab" else self.counts.get(convention)
 
 
+_ROW_FIELDS = tuple(f.name for f in fields(ModuleStat))
+
 @dataclass
 class Report:
     """A profile of one model at one input, batch and device.
@@ -186,9 +189,22 @@ class Report:
         return pd.DataFrame.from_records(records)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """As asdict, but the rows (thousands of flat records) copied one level deep: asdict's
+        recursive deep copy made most of the cost of writing a report."""
+        out = asdict(dataclasses.replace(self, rows=[]))
+        out["rows"] = [{f: (dict(v) if isinstance(v := getattr(r, f), dict) else v)
+                        for f in _ROW_FIELDS} for r in self.rows]
+        return out
 
-    def to_json(self, indent: int | None = 1) -> str:
+    def to_latex(self, depth: int = 1, **kwargs) -> str:
+        """The module tree down to `depth` as a booktabs LaTeX table for a paper, the conventions
+        named in its caption (archlab.report.latex.report_latex: conventions=, caption=, label=;
+        that module imports nothing of results, so there is no import circle)."""
+        from .report.latex import report_latex
+
+        return report_latex(self, depth=depth, **kwargs)
+
+    def to_json(self, indent: int | None = None) -> str:
         return json.dumps(self.to_dict(), indent=indent, allow_nan=True)
 
     @classmethod

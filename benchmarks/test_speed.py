@@ -2,10 +2,10 @@
 
     python -m pytest benchmarks -o addopts="" --benchmark-only
 
-Targets: archlab's own counting of dite18 (archlab + paper-hook + paper-conv, ONE forward pass)
-<= 5 forward passes; one operator-timed pass <= 3 forward passes; a full CPU profile with default
-settings < 60 s. fvcore and
-thop are timed beside them. benchmarks/speed.py prints the ratios from a single run.
+Targets: counting dite18 under every default convention (ONE forward pass that also runs fvcore's
+and thop's rules) <= 6 forward passes; one operator-timed pass <= 3 forward passes; a full CPU
+profile with default settings < 60 s. fvcore and thop run as tools are timed beside them.
+benchmarks/speed.py prints the ratios, before -> after, from a single run.
 """
 import pytest
 import torch
@@ -56,6 +56,11 @@ def test_one_operator_timed_pass(benchmark, dite18, x):
         with torch.inference_mode(), recording(clock):
             dite18(x)
     benchmark.pedantic(timed_pass, rounds=7, warmup_rounds=1)
+
+
+def test_count_every_convention_one_pass(benchmark, dite18):
+    benchmark.pedantic(profile_module, args=(dite18, SIZE), kwargs=dict(latency=False),
+                       rounds=5, warmup_rounds=1)
 
 
 def test_count_with_memory(benchmark, dite18):

@@ -1,10 +1,20 @@
 """Shared across the test files: one full-resolution count of every reference model, made once per
 test run (the golden tests, the published figures and the fvcore convention all read it), one
 intra-op thread for the files that ask for it, and the `archlab` command run in-process."""
+import os
+
 import pytest
 import torch
 
 GOLDEN_CONVENTIONS = ("archlab", "paper-hook", "paper-conv", "fvcore")
+
+
+def pytest_configure(config):
+    """Under pytest-xdist each worker, and every process a test starts, runs on one intra-op
+    thread: two workers on a 2-core machine would otherwise each spin two."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        os.environ["OMP_NUM_THREADS"] = "1"
+        torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="session")

@@ -99,6 +99,10 @@ def test_show_of_a_sweep_has_its_grid_and_front(swept, cli):
     assert header.split()[:4] == ["model", "input", "batch", "context"] and "front" in header
     row = next(ln for ln in out.splitlines() if ln.startswith("lite18@context=none "))
     assert " none " in row and "★" in row  # fewer MACs and params than the base: on the front
+    assert "Measured: " in out and ", cpu (" in out  # the device it was measured on
+    assert not re.search(r"\d[eE][+-]\d", out)  # engineering form, never 7.34e+03
+    code, out, _ = cli("show", swept / "S", "--format", "latex")
+    assert code == 0 and "\\toprule" in out and "lite18@context=none" in out
     code, out, _ = cli("show", swept / "S", "--format", "csv")
     assert code == 0 and out.splitlines()[0].startswith("model,point,input,batch,context,tag,front")
 

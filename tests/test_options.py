@@ -64,7 +64,7 @@ COMMANDS = {"profile": ["profile", "lite18"], "compare variants": ["compare", "v
             "compare models": ["compare", "models", "lite18", "dite18"],
             "sweep": ["sweep", "lite18", "--grid", "context=none"]}
 # every measuring flag of the command line, and what it changes
-FLAGS = [["--threads", "1"], ["--device", "cuda"], ["--budget", "7"], ["--no-latency"],
+FLAGS = [["--threads", "3"], ["--device", "cuda"], ["--budget", "7"], ["--no-latency"],
          ["--convention", "archlab"], ["--runtime", "fused"], ["--mode", "train"],
          ["--mode", "train", "--sgd"]]
 

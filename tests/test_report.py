@@ -328,7 +328,7 @@ def test_unreliable_paired_ratio_is_flagged():
 def test_write_report_files_and_summary(report, tmp_path):
     paths = write_report(report, tmp_path / "toy")
     assert set(paths) == {"report.json", "modules.csv", "summary.md", "stages.png", "top_modules.png",
-                          "macs_vs_latency.png"}
+                          "macs_vs_latency.png", "table.tex"}
     for p in paths.values():
         assert p.stat().st_size > 0
     md = (tmp_path / "toy" / "summary.md").read_text()
@@ -399,7 +399,7 @@ def test_the_runtime_table_round_trips_and_is_shown(tmp_path):
     paths = write_report(r, tmp_path / "r")
     assert load_report(tmp_path / "r").runtimes == RUNTIMES
     md = (tmp_path / "r" / "summary.md").read_text()
-    assert "| compile | 5.60 | 0.56× (0.50–0.60) | 2.0e-06 | 41.0 | yes |" in md
+    assert "| compile | 5.60 | 0.56× (0.50–0.60) | 2.0 ppm | 41.0 | yes |" in md
     assert "| onnxruntime |" in md and "ONNX export failed" in md
     assert "runtimes.png" in paths
 

@@ -13,7 +13,8 @@ from archlab.profile.roofline import ceilings
 from archlab.profile.roofline.moved import Traffic
 from archlab.report.compare import Comparison
 from archlab.report.files import write_comparison, write_report
-from archlab.report.roofline.plots import plot_roofline, plot_roofline_comparison
+from archlab.report.plots import text_defects
+from archlab.report.plots.roofline import plot_roofline, plot_roofline_comparison
 from archlab.results import load_report, roofline_terms
 
 F32 = 4
@@ -177,30 +178,7 @@ def test_a_comparison_draws_an_arrow_and_says_why(fixed, tmp_path, one_thread):
 
 def _no_text_collides(fig):
     """Every piece of text inside the figure and overlapping no other (shared/design.md, 14)."""
-    from matplotlib.text import Text
-
-    fig.draw_without_rendering()
-    renderer = fig.canvas.get_renderer()
-    page = fig.bbox
-    ticks, drawn = set(), set()  # tick labels: only those of ticks inside the view are drawn
-    for ax in fig.axes:
-        for axis in (ax.xaxis, ax.yaxis):
-            for tick in axis.get_major_ticks() + axis.get_minor_ticks():
-                ticks |= {id(tick.label1), id(tick.label2)}
-            for tick in axis._update_ticks():
-                drawn |= {id(tick.label1), id(tick.label2)}
-    boxes = []
-    for t in fig.findobj(Text):
-        if not t.get_visible() or not t.get_text().strip() or (id(t) in ticks
-                                                                and id(t) not in drawn):
-            continue
-        bb = Text.get_window_extent(t, renderer)
-        assert page.x0 - 1 <= bb.x0 and bb.x1 <= page.x1 + 1 and page.y0 - 1 <= bb.y0 \
-            and bb.y1 <= page.y1 + 1, f"clipped: {t.get_text()!r}"
-        boxes.append((t.get_text(), bb.shrunk(0.98, 0.9)))
-    for i, (a, ba) in enumerate(boxes):
-        for b, bb in boxes[i + 1:]:
-            assert not ba.overlaps(bb), f"{a!r} overlaps {b!r}"
+    assert text_defects(fig) == []
 
 
 def test_a_resumed_profile_keeps_its_roofline(fixed, one_thread):

@@ -59,7 +59,8 @@ def test_a_counting_sweep_tables_every_point_against_the_base(cli):
     assert set(table.index[table["front"]]) == {POINTS[2], POINTS[3]}
     d = table.loc[POINTS[2]]
     assert d["d_params"] == d["params"] - table.loc["dite18", "params"] < 0
-    assert "Pareto front" in out and "AP 65.9" in table.loc["dite18", "reported_ap"]
+    assert "Pareto front" in out  # dite18's AP was reported at 256x192: none at 64x64
+    assert pd.isna(table.loc["dite18", "reported_ap"])
     for f in ("pareto.png", "sweep.md", "table.md", "comparison.json"):
         assert (folder / f).stat().st_size > 0, f
     assert set(load_comparison(folder).reports) == set(POINTS)
@@ -88,6 +89,34 @@ def test_a_timed_sweep_pairs_each_point_with_the_base(timed):
         assert row["front"] == (not dominated), name
     pairs = list((where / "store" / "pairs").glob("*__vs__dite18/*.json"))
     assert len(pairs) == 3  # stored, so a rerun (or compare) reuses them
+
+
+def test_a_sweep_at_another_thread_count_times_only_and_builds_each_spec_once(timed,
+                                                                               monkeypatch):
+    """Counts do not depend on threads: the same grid at 2 threads reuses the 1-thread counts and
+    measures the timing only (the roofline against the 2-thread ceilings); each spec is built once
+    for planning and measuring, the base's build serving every pair."""
+    from collections import Counter
+
+    from archlab.models import get_spec
+
+    where, first = timed
+    store = shutil.copytree(where / "store", where / "store2")  # the fixture's store stays as it is
+    family = type(get_spec("dite18"))
+    builds, real = Counter(), family.build
+    monkeypatch.setattr(family, "build", lambda spec: builds.update([spec.name]) or real(spec))
+    logs = []
+    again = study.sweep("dite18", GRID[1::2], where / "again", inputs="64x64", threads=2,
+                        budget_s=0.2, store=store, progress=False, log=logs.append)
+    assert again.ok and sorted(again.tally.measured) == sorted(POINTS)
+    assert sum("reusing the counts stored at 1 thread(s)" in m for m in logs) == len(POINTS), logs
+    for label, report in again.tally.results.items():
+        before = first.tally.results[label]
+        assert [r.counts for r in report.rows] == [r.counts for r in before.rows]
+        assert report.env["threads"] == 2 and report.env["machine"]["threads"] == 2
+        assert report.totals["latency_ms"] > 0 and report.rows[0].attainable_ms is not None
+    assert sorted(again.pairs.measured) == sorted(POINTS[1:])
+    assert builds and set(builds.values()) == {1}, builds
 
 
 def test_invalid_combinations_are_rows_that_say_why(cli):

@@ -14,7 +14,7 @@ from archlab.profile import profile_module
 from archlab.profile.timing.accounting import account
 from archlab.profile.timing.harness import MIN_ROUNDS, Contender, rotated, side_by_side
 from archlab.profile.timing.stats import judged_ratio, paired_ratio
-from archlab.report.plots_training import plot_training
+from archlab.report.plots.training import plot_training
 from archlab.report.summary import summary_markdown
 from archlab.report.tables import stage_frame, totals_lines
 

@@ -210,7 +210,7 @@ def test_the_default_train_call_uses_the_conventions_that_count_a_backward():
 
 def test_a_training_step_and_its_plot_add_up():
     from archlab.report.latency import latency_split
-    from archlab.report.plots_training import plot_training
+    from archlab.report.plots.training import plot_training
 
     rep = profile_module(nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Conv2d(8, 8, 3)),
                          (3, 24, 24), batch=2, mode="train", warmup=1, budget_s=0.2,

@@ -12,7 +12,7 @@ import argparse
 import sys
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-FORMATS = ("table", "md", "csv", "json")
+FORMATS = ("table", "md", "csv", "json", "latex")  # latex: a booktabs table for a paper
 
 
 class Parser(argparse.ArgumentParser):

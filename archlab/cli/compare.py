@@ -1,7 +1,7 @@
 """archlab compare: every design-choice variant against its base, or any set of models."""
 from __future__ import annotations
 
-from .common import Parser, ended, err, finished_line, measure_arguments, options
+from .common import FORMATS, Parser, ended, err, finished_line, measure_arguments, options
 
 OWN_CONVENTIONS = "those archlab counts itself, not fvcore or thop"
 
@@ -14,12 +14,21 @@ def add(sub) -> None:
     measure_arguments(v, conventions=OWN_CONVENTIONS)
     v.add_argument("--out", metavar="DIR",
                    help="default reports/variants/all (or reports/variants/BASE+... with --base)")
+    _format(v)
     m = what.add_parser("models", help="any models, against the first (or --base)")
     m.add_argument("names", nargs="+", metavar="NAME")
     m.add_argument("--base", metavar="NAME",
                    help="the model the others are compared with (default: the first)")
     measure_arguments(m, conventions=OWN_CONVENTIONS)
     m.add_argument("--out", metavar="DIR", help="default reports/compare/A+B+...")
+    _format(m)
+
+
+def _format(p) -> None:
+    p.add_argument("--format", choices=FORMATS, default="table",
+                   help="how the table is printed: table or md (markdown), csv, json, or latex "
+                        "(booktabs, for a paper); the folder holds table.md, table.csv and "
+                        "table.tex whichever is chosen")
 
 
 def run(args) -> int:
@@ -37,6 +46,16 @@ def run(args) -> int:
             "tabled; run the same command again to measure only what is missing")
     else:
         if comp.reports:
-            print(comp.to_markdown(), end="")
+            print(comparison_text(comp, args.format), end="")
         err(f"{finished_line(outcome)}; wrote {outcome.folder}/: {', '.join(outcome.paths)}")
     return ended(outcome)
+
+
+def comparison_text(comp, fmt: str) -> str:
+    """A comparison as `compare` and `show` print it: markdown (for table and md), csv, json, or
+    LaTeX."""
+    from ..report.display import render
+
+    if fmt in ("csv", "json"):
+        return render(comp.to_frame(), fmt) + ("" if fmt == "csv" else "\n")
+    return comp.to_latex() if fmt == "latex" else comp.to_markdown()

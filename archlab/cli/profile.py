@@ -15,12 +15,14 @@ def add(sub) -> None:
                    "released checkpoint (mmpose Lite/Dite-HRNet, HRNet repository) or an archlab "
                    "state_dict")
     p.add_argument("--out", metavar="DIR", help="output folder (default reports/NAME)")
-    p.add_argument("--format", choices=FORMATS, default="table", help="how the table is printed")
+    p.add_argument("--format", choices=FORMATS, default="table",
+                   help="how the table is printed (latex: booktabs, for a paper; the folder's "
+                        "table.tex holds it at the same depth, with archlab's MACs column only)")
 
 
 def run(args) -> int:
     from .. import study
-    from ..report.display import module_table
+    from ..report.display import module_table, runtime_table
     from ..report.tables import totals_lines
 
     measure, policy = options(args)
@@ -29,10 +31,14 @@ def run(args) -> int:
     report = outcome.result
     if report is not None and outcome.paths:
         shown = [c for c in (parse_conventions(args.convention) or ()) if c != "archlab"]
-        print(module_table(report, args.depth, args.format, conventions=shown), end="")
+        if args.format == "latex":
+            print(report.to_latex(args.depth, conventions=shown), end="")
+        else:
+            print(module_table(report, args.depth, args.format, conventions=shown), end="")
         if args.format in ("table", "md"):
             print()
             print("\n".join(totals_lines(report)))
+            print(runtime_table(report, args.format), end="")
     files = f"; wrote {outcome.folder}/: {', '.join(outcome.paths)}" if outcome.paths else ""
     if outcome.interrupted is not None:
         kept = ("the counts kept as an incomplete report" if outcome.tally.partial

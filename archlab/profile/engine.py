@@ -3,9 +3,10 @@ module that produced it; sweep: many inputs and batches as one table.
 
 Passes, in order, each allowed to fail on its own (the failure becomes a note and the row error of
 the module it happened in; what was measured is kept):
-1. count: archlab + paper-hook + paper-conv, activation bytes, the op ledger and peak memory per
-   module, all in ONE forward pass (counting.py);
-2. fvcore, thop (external.py) when asked for;
+1. count: every convention (the dispatch-level ones, paper-hook's module rules, and fvcore's and
+   thop's own rules on what the pass sees), activation bytes, the op ledger and peak memory per
+   module, all in ONE forward pass (count/counter.py);
+2. fvcore or thop themselves (count/external.py), only where the pass cannot stand in for them;
 3. latency: plain forwards beside forwards with every operator timed where it runs, in ONE run of
    rotated rounds (timing/operators.py over timing/harness.py), watched for load
    (timing/reliability.py), so the end-to-end median and its split into operators and framework
@@ -25,12 +26,11 @@ from ..common import UsageError, first_line
 from ..results import ProfileError, ProfileInterrupted, Report
 
 from .core import env as _env
-from .count import external
 from .assemble import build_report
 from .count.conventions import for_mode
 from .core.hooks import ModuleTable, evaluating
 from .core.inputs import InputRecipe
-from .passes import count_pass, prepare, time_latency, train
+from .passes import count_pass, external_counts, prepare, time_latency, train
 from .roofline import bound as roofline
 from .roofline import ceilings
 from .timing.budgets import PROFILE
@@ -185,17 +185,14 @@ def profile_module(module: nn.Module, input_size=None, *, example_inputs=None,
             if count and run.forward_ok:
                 say("counting", 0, len(table))
                 result["count"] = count_pass(module, x, table, run, memory, say, conventions)
-            for name, fn in (("fvcore", external.run_fvcore), ("thop", external.run_thop)):
-                if count and name in conventions and run.forward_ok:
-                    say(f"counting ({name})")
-                    try:
-                        result[name] = fn(module, x, table)
-                    except Exception as exc:  # a tool that cannot take these inputs, say
-                        run.fail(name, exc)
+            if count and run.forward_ok:
+                result.update(external_counts(module, x, table, run, say, conventions,
+                                              result["count"]))
             if latency and run.forward_ok:
                 result["timing"] = time_latency(module, x, table, run, say, budget=budget,
                                                 per_module=per_module, graph=cuda_graph)
-            if "count" in result:  # the roofline's ceilings, at this run's threads and dtype
+            if "count" in result or "timing" in result:  # the roofline's ceilings, at this
+                # run's threads and dtype (a timing-only run: to refill counts measured elsewhere)
                 machine = _ceilings(dev, n_threads, dtype, run, say)
         except KeyboardInterrupt as exc:  # keep what finished; the caller decides what next
             interrupted = exc

@@ -7,6 +7,7 @@ from __future__ import annotations
 import torch
 
 from .core import env as _env
+from .count import external
 from .count.counter import Recorder
 from .core.hooks import ModuleTable
 from .core.memory import CudaPeaks, LiveBytes
@@ -69,6 +70,32 @@ def count_pass(module, x, table, run, memory, say, conventions):
         run.unfinished = set(rec.stack[1:])  # modules whose forward the failure interrupted
         run.fail("forward", exc, failing, forward=True)
     return rec
+
+
+def external_counts(module, x, table, run, say, conventions, rec) -> dict:
+    """The fvcore and thop conventions asked for: their rules as the counting pass already ran them
+    (count/fvcore_rules.py, count/thop_rules.py), else the tools themselves (count/external.py:
+    a model whose calls the pass cannot map for fvcore, or whose inputs take keywords, which the
+    tools refuse). A tool that fails is a note; the rest goes on."""
+    got = {}
+    for name, tool in (("fvcore", external.run_fvcore), ("thop", external.run_thop)):
+        if name not in conventions:
+            continue
+        try:
+            counts = None if x.kwargs else _from_pass(name, rec, table)
+            if counts is None:
+                say(f"counting ({name})")
+                counts = tool(module, x, table)
+            got[name] = counts
+        except Exception as exc:  # a tool that cannot take these inputs, say
+            run.fail(name, exc)
+    return got
+
+
+def _from_pass(name, rec, table):
+    if name == "fvcore":
+        return rec.fvcore.counts(table) if rec.fvcore.doubt is None else None
+    return external.thop_counts(table, rec.thop.totals())
 
 
 def time_latency(module, x, table, run, say, *, budget: Budget, per_module, graph) -> dict:

@@ -14,7 +14,8 @@ _LAZY = {
     "plot_stages": "plots", "plot_top_modules": "plots", "plot_macs_vs_latency": "plots",
     "plot_deltas": "plots", "plot_module_deltas": "plots", "plot_cost_scatter": "plots", "plot_drill": "plots",
     "totals_lines": "tables", "display_frame": "display", "stage_names": "tables",
-    "plot_runtimes": "plots_runtimes", "plot_runtime_deltas": "plots_runtimes",
+    "plot_runtimes": "plots.runtimes", "plot_runtime_deltas": "plots.runtimes",
+    "comparison_latex": "latex", "report_latex": "latex",
 }
 
 __all__ = ["ModuleStat", "Report", "ReportError", "load_report", *_LAZY]

@@ -29,6 +29,7 @@ METRICS = ("params", "macs", "latency_ms", "latency_p10_ms", "latency_p90_ms", "
 PAIRED = {"latency_ratio": "ratio", "latency_ratio_p10": "ratio_p10", "latency_ratio_p90": "ratio_p90",
           "latency_ratio_n": "n", "latency_ratio_reliable": "reliable",
           "latency_ratio_warnings": "warnings"}  # frame column -> key of a paired result
+UNASKED = ("latency_ms", "latency_p10_ms", "latency_p90_ms")  # shown only when latency was asked
 DELTA = ("params", "macs", "latency_ms", "peak_bytes", "macs_backward", "saved_bytes")  # + macs[NAME]
 
 
@@ -37,8 +38,13 @@ class Comparison:
 
     def __init__(self, reports, base=None, failures: dict[str, str] | None = None,
                  paired: dict[str, dict] | None = None,
-                 paired_runtimes: dict[str, dict[str, dict]] | None = None):
+                 paired_runtimes: dict[str, dict[str, dict]] | None = None,
+                 latency: bool = True):
         self.reports: dict[str, Report] = {}
+        # False for a comparison asked without latency (--no-latency): a report reused from the
+        # store may carry a latency of an earlier run, timed under other conditions than its
+        # neighbours'; the table shows what this request measured, so none is shown
+        self.latency = latency
         # model -> its paired timing with its base: ratio, ratio_p10, ratio_p90, n, ... or, when
         # there is none, {"base": ..., "error" | "skipped": why}
         self.paired: dict[str, dict] = dict(paired or {})
@@ -115,11 +121,25 @@ class Comparison:
 
     # ---------------------------------------------------------------- tables
     def conventions(self) -> dict[str, dict]:
-        """Every convention other than archlab's that a compared report was counted under, with
-        its table entry (in the order the reports list them)."""
+        """Every convention other than archlab's that every compared report was counted under,
+        with its table entry (in the order the reports list them). One that only some carry (a
+        report reused from a profile that counted more) would be a column filled for those alone:
+        it is left out, and partial_conventions() says for whom it was counted."""
         out = {}
         for r in self.reports.values():
             out.update({c: e for c, e in r.conventions.items() if c != "archlab" and c not in out})
+        return {c: e for c, e in out.items()
+                if all(c in r.conventions for r in self.reports.values())}
+
+    def partial_conventions(self) -> dict[str, list[str]]:
+        """convention -> the models counted under it, for the conventions only some compared
+        reports were counted under (left out of the table, see conventions())."""
+        common = self.conventions()
+        out: dict[str, list[str]] = {}
+        for n, r in self.reports.items():
+            for c in r.conventions:
+                if c != "archlab" and c not in common:
+                    out.setdefault(c, []).append(n)
         return out
 
     def to_frame(self) -> pd.DataFrame:
@@ -134,10 +154,12 @@ class Comparison:
                    "family": spec.get("family"), "reference": not spec.get("base")}
             for k in METRICS:
                 rec[k] = r.totals.get(k) if r is not None else None
+                if k in UNASKED and not self.latency:
+                    rec[k] = None
             for k in counts:
                 rec[k] = r.count(k[5:-1]) if r is not None else None
             rec["latency_spread_pct"] = _spread(rec)
-            timing = (r.timing if r is not None else {}) or {}
+            timing = (r.timing if r is not None and self.latency else {}) or {}
             rec["latency_reliable"] = timing.get("reliable")
             rec["latency_warnings"] = "; ".join(timing.get("warnings") or []) or None
             rec.update(self._paired_columns(n, self.paired.get(n)))
@@ -168,7 +190,7 @@ class Comparison:
         """The columns of a paired ratio against the current base (a result paired with another
         base is stale); `suffix` names the runtime ('[compile]'), '' for eager."""
         got = got or {}
-        if got.get("base") != self.bases.get(name):
+        if got.get("base") != self.bases.get(name) or not self.latency:
             got = {}
         cols = {col: got.get(key) for col, key in PAIRED.items()}
         r = cols["latency_ratio"]
@@ -180,6 +202,13 @@ class Comparison:
 
     def to_markdown(self) -> str:
         return comparison_table(self)
+
+    def to_latex(self, **kwargs) -> str:
+        """The comparison as a booktabs LaTeX table for a paper, the conventions named in its
+        caption (archlab.report.latex.comparison_latex: caption=, label=)."""
+        from .latex import comparison_latex
+
+        return comparison_latex(self, **kwargs)
 
     def module_deltas(self) -> dict[str, dict]:
         """model -> its per-module paired deltas against its current base (timed side by side
@@ -195,7 +224,8 @@ class Comparison:
                   if isinstance(got, dict) else got for n, got in self.paired.items()}
         return {"schema": SCHEMA, "models": self.order, "base": self.bases,
                 "failures": self.failures, "settings": self.settings(), "paired": paired,
-                "module_deltas": self.module_deltas(), "paired_runtimes": self.paired_runtimes}
+                "module_deltas": self.module_deltas(), "paired_runtimes": self.paired_runtimes,
+                "latency": self.latency}
 
     def save(self, path: str | Path, report_paths: dict[str, str]) -> Path:
         """comparison.json: the models, their bases, failures, and where each report lies
@@ -244,4 +274,5 @@ def load_comparison(path: str | Path) -> Comparison:
         if isinstance(paired.get(n), dict):
             paired[n] = {**paired[n], "module_deltas": deltas}
     return Comparison(reports, base=base, failures=data.get("failures"), paired=paired,
-                      paired_runtimes=data.get("paired_runtimes"))
+                      paired_runtimes=data.get("paired_runtimes"),
+                      latency=data.get("latency", True))

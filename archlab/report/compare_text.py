@@ -3,7 +3,7 @@ counts in their published units, the separately timed medians (marked as such), 
 latency ratios — under eager PyTorch and under each deploy runtime compared."""
 from __future__ import annotations
 
-from .units import is_missing, mib, ms, pct, ratio, si, unreliable
+from .units import fixed, is_missing, mib, ms, pct, ratio, si, unreliable
 
 PAIRED_HEADER = "latency vs base (paired)"
 MEDIAN_HEADER = "latency ms, timed separately (p10–p90)"
@@ -17,8 +17,11 @@ def comparison_table(comp) -> str:
     training = df["macs_backward"].notna().any()
     if training:  # a comparison of training steps: what the backward costs and keeps
         heads += ["MACs backward", "saved for backward MiB"]
-    heads += [MEDIAN_HEADER.replace("latency", "step time") if training else MEDIAN_HEADER,
-              PAIRED_HEADER] + [f"latency vs base under {rt} (paired)" for rt in comp.paired_runtimes]
+    timed = comp.latency  # asked without latency: no latency columns, not even reused ones
+    if timed:
+        heads += [MEDIAN_HEADER.replace("latency", "step time") if training else MEDIAN_HEADER,
+                  PAIRED_HEADER] + [f"latency vs base under {rt} (paired)"
+                                    for rt in comp.paired_runtimes]
     lines = ["| model | base | what changed | params | MACs[archlab] | " + "".join(
              f"{h} | " for h in heads) + "peak MiB |", "|---|---|---|" + "---:|" * (len(heads) + 3)]
     for _, row in df.iterrows():
@@ -34,13 +37,26 @@ def comparison_table(comp) -> str:
                  *[_cell(row, f"macs[{c}]", _in_unit(e)) for c, e in convs.items()],
                  *([_cell(row, "macs_backward", si), _cell(row, "saved_bytes", mib)]
                    if training else []),
-                 lat + _delta_text(row, "latency_ms", ms), paired_cell(row),
-                 *[paired_cell(row, f"[{rt}]") for rt in comp.paired_runtimes],
+                 *([lat + _delta_text(row, "latency_ms", ms), paired_cell(row),
+                    *[paired_cell(row, f"[{rt}]") for rt in comp.paired_runtimes]] if timed else []),
                  _cell(row, "peak_bytes", mib)]
         if err:
             cells[2] += f" — **failed:** {err}"
         lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + notes_below(comp)) + "\n"
+
+
+def notes_below(comp) -> list[str]:
+    """What the table leaves out, and why: latency not asked for; a convention only some models
+    were counted under (a report reused from a profile that counted more)."""
+    out = []
+    if not comp.latency:
+        out.append("Latency not measured (--no-latency): none is shown, not even a latency a "
+                   "reused report holds from an earlier run.")
+    for c, models in comp.partial_conventions().items():
+        out.append(f"MACs[{c}] left out: counted for {', '.join(models)} only (reused from a run "
+                   f"that counted it); name it in --convention to count it for every model.")
+    return [""] + out if out else []
 
 
 def paired_text(row, suffix: str = "") -> str:
@@ -72,7 +88,7 @@ def paired_cell(row, suffix: str = "") -> str:
 def _in_unit(entry: dict):
     """How a count is shown in its convention's published unit (3 significant digits)."""
     div = entry.get("divisor", 1)
-    return si if div == 1 or not entry.get("published") else (lambda v: f"{v / div:.3g}")
+    return si if div == 1 or not entry.get("published") else (lambda v: fixed(v / div))
 
 
 def _text(v) -> str | None:

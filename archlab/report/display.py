@@ -7,17 +7,18 @@ import pandas as pd
 from ..common import UsageError
 from ..results import Report
 from .tables import module_frame
-from .units import MAX_ROW_SPREAD_PCT, is_missing, mib, ms, pct, si, spread_pct
+from .units import MAX_ROW_SPREAD_PCT, is_missing, mib, ms, pct, ppm, si, spread_pct
 
 
 def display_frame(df: pd.DataFrame, model: str = "", *, batch: int = 1, conventions=None,
-                  indent: str = "  ") -> pd.DataFrame:
+                  indent: str = "  ", marked: bool = False) -> pd.DataFrame:
     """Format a module_frame for people: the tree indented, units in the headers (a convention
     published in its own unit, from its entry in `conventions`, shown in that unit); at batch > 1
-    every header of a per-batch figure says so."""
+    every header of a per-batch figure says so. `marked`: the tree drawn with visible marks
+    (tree_label), for markdown."""
     out = pd.DataFrame()
-    out["module"] = [indent * int(d) + (m.rsplit(".", 1)[-1] if m else (model or "(model)"))
-                     for m, d in zip(df["module"], df["rel_depth"])]
+    out["module"] = [tree_label(m.rsplit(".", 1)[-1] if m else (model or "(model)"), int(d),
+                                indent, marked) for m, d in zip(df["module"], df["rel_depth"])]
     out["type"] = df["type"]
     out["output shape"] = [shape_text(v, c) for v, c in zip(df["output_shape"], df["calls"])]
     out["params"] = [si(v) for v in df["params"]]
@@ -53,6 +54,15 @@ def display_frame(df: pd.DataFrame, model: str = "", *, batch: int = 1, conventi
             c.split("[")[0].split(" ")[0] in PER_BATCH or c.split(" ")[0] in (conventions or {}))]
         out = out.rename(columns={c: f"{c} per batch of {batch}" for c in per_batch})
     return out
+
+
+def tree_label(name: str, depth: int, indent: str = "  ", marked: bool = False) -> str:
+    """A module's name at its depth in the tree: indented for a terminal; for markdown marked
+    '· · └ name', since markdown renderers strip a cell's leading spaces (and some, Python's
+    str.strip among them, non-breaking ones too) and the tree would be flat."""
+    if not marked:
+        return indent * depth + name
+    return "· " * (depth - 1) + "└ " + name if depth > 0 else name
 
 
 def spread_cells(df: pd.DataFrame, col: str) -> list[str]:
@@ -131,6 +141,34 @@ def _numeric_looking(s: str) -> bool:
     return s[0] in "+-0123456789."
 
 
+def runtime_frame(report: Report) -> pd.DataFrame:
+    """The deploy runtimes of a report, formatted: latency, ratio to eager with p10–p90 (timed
+    side by side with eager), how far the outputs are from eager's, preparation time, and why a
+    time is not valid (its latency then in brackets)."""
+    recs = []
+    for r in report.runtimes:
+        ratio = "n/a" if is_missing(r.get("ratio_to_eager")) else \
+            f"{r['ratio_to_eager']:.2f}× ({r['ratio_p10']:.2f}–{r['ratio_p90']:.2f})"
+        lat = ms(r.get("latency_ms")) if r.get("valid") else f"({ms(r.get('latency_ms'))})"
+        recs.append({"runtime": r["name"], "latency ms": lat,
+                     "ratio to eager (p10–p90)": ratio + (" ⚠" if r.get("reliable") is False else ""),
+                     "max rel diff": ppm(r.get("max_rel_diff")),
+                     "preparation s": f"{r.get('prepare_s') or 0:.1f}",
+                     "valid": "yes" if r.get("valid") else "no", "note": r.get("note") or ""})
+    return pd.DataFrame.from_records(recs, columns=["runtime", "latency ms", "ratio to eager (p10–p90)",
+                                                    "max rel diff", "preparation s", "valid", "note"])
+
+
+def runtime_table(report: Report, fmt: str = "table") -> str:
+    """The deploy runtimes as text under a profile's table, headed ('' when only eager PyTorch was
+    profiled)."""
+    if not report.runtimes:
+        return ""
+    return ("\nDeploy runtimes (each timed side by side with eager PyTorch; max rel diff: its "
+            "outputs against eager's, not valid beyond 100 ppm):\n\n"
+            + render(runtime_frame(report), fmt, right=[1, 2, 3, 4]))
+
+
 def module_table(report: Report, depth: int | None = 2, fmt: str = "table", *, root: str = "",
                  conventions=()) -> str:
     """The per-module table as text in `fmt` (csv/json keep raw numbers and full module names)."""
@@ -138,4 +176,4 @@ def module_table(report: Report, depth: int | None = 2, fmt: str = "table", *, r
     if fmt in ("csv", "json"):
         return render(df.drop(columns=["rel_depth"]), fmt)
     return render(display_frame(df, report.model, batch=report.input.get("batch", 1) or 1,
-                                conventions=report.conventions), fmt)
+                                conventions=report.conventions, marked=fmt == "md"), fmt)

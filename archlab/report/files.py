@@ -1,8 +1,10 @@
 """Report folders on disk.
 
 reports/NAME/      report.json (the Report, exact), modules.csv (every module, every convention),
-                   summary.md (reads on its own), stages.png, top_modules.png, macs_vs_latency.png
-reports/variants/  table.csv, table.md, comparison.json, deltas.png, cost_scatter.png, and
+                   summary.md (reads on its own), table.tex (the module tree for a paper),
+                   stages.png, top_modules.png, macs_vs_latency.png
+reports/variants/  table.csv, table.md, table.tex (booktabs, for a paper), comparison.json,
+                   deltas.png, cost_scatter.png, and
                    models/NAME/report.json for every model compared (the resume cache), and
                    pairs/MODEL__vs__BASE.json for every paired timing (its resume cache)
 """
@@ -47,6 +49,8 @@ def write_report(report: Report, out_dir: str | Path, *, depth: int = 2,
     paths.update(pngs)
     (out / "summary.md").write_text(summary_markdown(report, list(pngs), depth=depth))
     paths["summary.md"] = out / "summary.md"
+    (out / "table.tex").write_text(report.to_latex(depth=depth))
+    paths["table.tex"] = out / "table.tex"
     return paths
 
 
@@ -65,23 +69,29 @@ def write_comparison(comp: Comparison, out_dir: str | Path, report_paths: dict[s
     paths.update(pngs)
     (out / "table.md").write_text(comparison_markdown(comp, list(pngs)))
     paths["table.md"] = out / "table.md"
+    if comp.reports:
+        (out / "table.tex").write_text(comp.to_latex())
+        paths["table.tex"] = out / "table.tex"
     paths["comparison.json"] = comp.save(out / "comparison.json", rel)
     return paths
 
 
 def comparison_markdown(comp: Comparison, plots=()) -> str:
+    timed = (f"{MEDIAN_HEADER}: whole model, each model timed on its own, minutes apart, median "
+             "with p10–p90 in brackets: for reference only. " if comp.latency else "")
     lines = ["# Comparison", "", f"{len(comp.reports)} models measured: {comp.title()}.", "",
              "Each row gives the cost, then (second line) its change against the base, absolute and "
              "in %. MACs [archlab]: every executed op, 1 multiply-add = 1, per batch. paper-hook: the "
              "Lite-/Dite-HRNet README rule in units of 2^20; paper-conv: the HRNet README rule (conv "
-             f"and linear only) in units of 2^30. {MEDIAN_HEADER}: whole model, each model timed on "
-             "its own, minutes apart, median with p10–p90 in brackets: for reference only. Peak "
-             "memory: peak live tensor storage during a forward pass.", "",
-             "Latency vs base (paired) is the latency delta: the model and its base timed side by "
-             "side in one run on the same input (after a warm-up, rounds that run each once, in "
-             "alternating order), given as the median of the per-round ratios model/base with "
-             "p10–p90 in brackets; load on the machine weighs on both alike.", "",
-             comp.to_markdown()]
+             f"and linear only) in units of 2^30. {timed}Peak memory: peak live tensor storage "
+             "during a forward pass.", ""]
+    if comp.latency:
+        lines += ["Latency vs base (paired) is the latency delta: the model and its base timed "
+                  "side by side in one run on the same input (after a warm-up, rounds that run "
+                  "each once, in alternating order), given as the median of the per-round ratios "
+                  "model/base with p10–p90 in brackets; load on the machine weighs on both alike.",
+                  ""]
+    lines.append(comp.to_markdown())
     lines += _reliability_warnings(comp.to_frame())
     explained = module_delta_lines(comp)
     if explained:

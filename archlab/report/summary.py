@@ -9,7 +9,7 @@ from __future__ import annotations
 import pandas as pd
 
 from ..results import Report
-from .display import display_frame, render
+from .display import display_frame, render, runtime_frame
 from .latency import latency_split, method_lines, scaled_note
 from .tables import (conventions_of, is_training, latency_warning, module_frame, stage_frame,
                      top_modules, totals_frame)
@@ -111,7 +111,7 @@ def summary_markdown(report: Report, plots=(), depth: int = 2) -> str:
         out.append("")
     out += [f"### Module tree (depth {depth})", "",
             render(display_frame(module_frame(report, depth), report.model, batch=batch,
-                                 conventions=report.conventions), "md"),
+                                 conventions=report.conventions, marked=True), "md"),
             "All modules at every depth, with every convention's count: `modules.csv`.", ""]
     out += why_lines(report)
 
@@ -224,24 +224,11 @@ def ledger_lines(cov: dict, whose: str = "") -> list[str]:
 
 
 def runtime_lines(report: Report) -> list[str]:
-    """The runtime table: latency, ratio to eager with p10–p90 (timed side by side with eager),
-    output difference from eager, preparation time, and why a time is not valid."""
-    lines = ["Each runtime timed side by side with eager PyTorch in alternating rounds, on the "
-             "profiling input; its outputs compared with eager's (max |y - y_eager| / max "
-             "|y_eager|; beyond 1e-4 its time is not valid).", "",
-             "| runtime | latency ms | ratio to eager (p10–p90) | max rel diff | preparation s | "
-             "valid | note |", "|---|---:|---:|---:|---:|---|---|"]
-    for r in report.runtimes:
-        ratio = "n/a" if is_missing(r.get("ratio_to_eager")) else \
-            f"{r['ratio_to_eager']:.2f}× ({r['ratio_p10']:.2f}–{r['ratio_p90']:.2f})"
-        if r.get("reliable") is False:
-            ratio += " ⚠"
-        diff = "n/a" if is_missing(r.get("max_rel_diff")) else f"{r['max_rel_diff']:.1e}"
-        lat = ms(r.get("latency_ms")) if r.get("valid") else f"({ms(r.get('latency_ms'))})"
-        note = (r.get("note") or "").replace("|", "\\|")
-        lines.append(f"| {r['name']} | {lat} | {ratio} | {diff} | {r.get('prepare_s', 0):.1f} | "
-                     f"{'yes' if r.get('valid') else '**no**'} | {note} |")
-    return lines
+    """The runtime table (display.runtime_frame) with what its columns mean."""
+    return ["Each runtime timed side by side with eager PyTorch in alternating rounds, on the "
+            "profiling input; its outputs compared with eager's (max |y - y_eager| / max "
+            "|y_eager|, in parts per million; beyond 100 ppm its time is not valid).", "",
+            render(runtime_frame(report), "md", right=[1, 2, 3, 4]).rstrip()]
 
 
 def _int(x) -> str:

@@ -15,8 +15,7 @@ import math
 import pandas as pd
 
 from .compare import Comparison
-from .units import unreliable
-from .units import is_missing, ms, ratio, si
+from .units import is_missing, ms, ratio, si, unreliable
 
 
 def pareto_front(df: pd.DataFrame, x: str, y: str, by=()) -> pd.Series:
@@ -40,7 +39,7 @@ def sweep_frame(comp: Comparison, rows: dict[str, dict], *, front_by=(),
     """comp.to_frame() with `rows` (label -> extra columns) joined in front, `tag` (the row's short
     label: its grid values, or its model), `reported_ap` where the authors published one, and
     `front` (Pareto front in MACs and latency, or in MACs and params without latency)."""
-    from .plots_compare import reported_ap
+    from .plots.compare import reported_ap
 
     df = comp.to_frame()
     extra = pd.DataFrame([{"model": k, **v} for k, v in rows.items()])
@@ -68,20 +67,22 @@ def _paired_latency(df: pd.DataFrame) -> None:
     own = num("latency_ms")
     base = df["base"].map(dict(zip(df["model"], own)))
     paired = num("latency_ratio").notna() & base.notna()
-    for suffix, ratio, mine in (("", "latency_ratio", "latency_ms"),
-                                ("_p10", "latency_ratio_p10", "latency_p10_ms"),
-                                ("_p90", "latency_ratio_p90", "latency_p90_ms")):
-        df[f"latency_paired{suffix}_ms"] = (base * num(ratio)).where(paired, num(mine))
+    for suffix, paired_ratio, mine in (("", "latency_ratio", "latency_ms"),
+                                       ("_p10", "latency_ratio_p10", "latency_p10_ms"),
+                                       ("_p90", "latency_ratio_p90", "latency_p90_ms")):
+        df[f"latency_paired{suffix}_ms"] = (base * num(paired_ratio)).where(paired, num(mine))
     df["latency_paired_reliable"] = df["latency_ratio_reliable"].where(paired,
                                                                        df["latency_reliable"])
 
 
 def front_table(df: pd.DataFrame, extra=()) -> str:
-    """The rows on the front as markdown, cheapest MACs first."""
-    lines = ["| " + " | ".join(["point", *extra, "params", "MACs[archlab]",
-                                "latency ms, base × paired ratio (p10–p90)",
-                                "latency vs base (paired)"]) + " |",
-             "|---|" + "---|" * len(extra) + "---:|---:|---:|---:|"]
+    """The rows on the front as markdown, cheapest MACs first (no latency columns when nothing
+    was timed)."""
+    timed = df["latency_paired_ms"].notna().any()
+    heads = ["point", *extra, "params", "MACs[archlab]"] + (
+        ["latency ms, base × paired ratio (p10–p90)", "latency vs base (paired)"] if timed else [])
+    lines = ["| " + " | ".join(heads) + " |",
+             "|---|" + "---|" * len(extra) + "---:|" * (len(heads) - 1 - len(extra))]
     for _, r in df[df["front"]].sort_values([*extra, "macs"]).iterrows():
         lat = "n/a" if is_missing(r["latency_paired_ms"]) else ms(r["latency_paired_ms"])
         if not is_missing(r.get("latency_paired_p10_ms")):
@@ -89,8 +90,8 @@ def front_table(df: pd.DataFrame, extra=()) -> str:
         lat += " ⚠" if unreliable(r.get("latency_paired_reliable")) else ""
         paired = "—" if is_missing(r["latency_ratio"]) else ratio(r["latency_ratio"])
         name = r["model"] + (f" ({r['reported_ap']})" if isinstance(r["reported_ap"], str) else "")
-        lines.append("| " + " | ".join([name, *[str(r[c]) for c in extra], si(r["params"]),
-                                         si(r["macs"]), lat, paired]) + " |")
+        cells = [name, *[str(r[c]) for c in extra], si(r["params"]), si(r["macs"])]
+        lines.append("| " + " | ".join(cells + ([lat, paired] if timed else [])) + " |")
     return "\n".join(lines)
 
 
@@ -147,6 +148,8 @@ def saved_text(folder, fmt: str = "table") -> str | None:
         "params": [si(v) for v in df["params"]], "MACs[archlab]": [si(v) for v in df["macs"]],
         "latency ms (base × paired ratio)": [ms(v) for v in df["latency_paired_ms"]],
         "latency vs base": [ratio(v) for v in df["latency_ratio"]]})
+    if df["latency_paired_ms"].isna().all():  # not timed: no columns of n/a
+        rows = rows.drop(columns=["latency ms (base × paired ratio)", "latency vs base"])
     text = "\n".join(ln for ln in md.read_text().splitlines() if not ln.startswith("!["))
     title = "## Every point" if md.name == "sweep.md" else "## Every row"
     return text.rstrip() + f"\n\n{title} (★: on the front; table.md has every change against the " \

@@ -41,9 +41,24 @@ def si(x, digits: int = 3) -> str:
     return f"{_sig(x, digits)}" if x != int(x) else f"{int(x)}"
 
 
+def fixed(x, digits: int = 3) -> str:
+    """`digits` significant digits in positional notation, never scientific: a count in a
+    published unit of 2^20 at batch 32 is '7340', not '7.34e+03'."""
+    return "n/a" if is_missing(x) else _sig(float(x), digits)
+
+
+def ppm(x) -> str:
+    """A relative difference in parts per million (4.9e-07 -> '0.49 ppm'): how far a deploy
+    runtime's outputs are from eager's, against a limit of 100 ppm (1e-4)."""
+    if is_missing(x):
+        return "n/a"
+    return "0" if x == 0 else f"{_sig(1e6 * float(x), 2)} ppm"
+
+
 def _sig(v: float, digits: int) -> str:
     if v == 0:
         return "0"
+    v = float(f"{v:.{digits}g}")  # rounded first, so 99.96 at 3 digits is '100', not '100.0'
     decimals = max(0, digits - 1 - int(math.floor(math.log10(abs(v)))))
     return f"{v:.{decimals}f}"
 
@@ -100,3 +115,24 @@ def spread_pct(median, p10, p90) -> float | None:
     if is_missing(median) or is_missing(p10) or is_missing(p90) or not median > 0:
         return None
     return 100.0 * (p90 - p10) / median
+
+
+def duration(x_ms) -> str:
+    """A time held in ms, in engineering form with its unit (never 7.41e+03 ms):
+    7412 -> '7.41 s', 34.7 -> '34.7 ms', 0.0123 -> '12.3 µs'."""
+    if is_missing(x_ms):
+        return "n/a"
+    for div, unit in ((1e3, "s"), (1.0, "ms"), (1e-3, "µs")):
+        if abs(x_ms) >= div:
+            return f"{_sig(x_ms / div, 3)} {unit}"
+    return "0 ms" if x_ms == 0 else f"{_sig(x_ms * 1e6, 3)} ns"
+
+
+def nbytes(n) -> str:
+    """A size in binary units with its unit: 84725000 -> '80.8 MiB', 1.3e9 -> '1.21 GiB'."""
+    if is_missing(n):
+        return "n/a"
+    for exp, unit in ((3, "GiB"), (2, "MiB"), (1, "KiB")):
+        if abs(n) >= 1024 ** exp:
+            return f"{_sig(n / 1024 ** exp, 3)} {unit}"
+    return f"{int(n)} B"

@@ -67,7 +67,8 @@ def compare(names, out: str | Path | None = None, *, base: str | None = None,
         outcome.tally = run(items, fresh=policy.fresh, progress=policy.progress, log=policy.log)
         reports = [r for r in outcome.tally.results.values() if r.complete]
         comp = Comparison(reports, base=base, failures={
-            n: e for n, e in outcome.tally.failures.items() if n not in outcome.tally.results})
+            n: e for n, e in outcome.tally.failures.items() if n not in outcome.tally.results},
+            latency=measure.latency)
         for runtime in measure.runtimes if measure.pairs_wanted else ():
             if outcome.interrupted is not None:
                 break

@@ -205,7 +205,7 @@ def _pairs(chosen: list[Entry], labels: dict[int, str], bases: dict[str, str]) -
 
 def _write_merge(comp, chosen, labels, devices, folder: Path, stores, outcome):
     from ..report.plots import save
-    from ..report.plots_sweep import plot_pareto
+    from ..report.plots.sweep import plot_pareto
     from ..report.sweep_table import sweep_markdown, sweep_frame
 
     rows = {}

@@ -22,8 +22,10 @@ from .run import log_line
 DEFAULT_ROOT = Path("reports") / "store"  # the store of finished measurements
 
 
-def _key(default, **meta):
-    return field(default=default, metadata={"role": "key", **meta})
+def _key(default, *, timing: bool = False):
+    """A "key" field; `timing`: it changes how a model is timed, never what is counted, so a
+    stored count answers a request that differs from it only in such fields (store.counted)."""
+    return field(default=default, metadata={"role": "key", "timing": timing})
 
 
 def _holds(default, covers):
@@ -47,12 +49,12 @@ class Measure:
     per_module: bool | None = _holds(None, _implied)  # per-module operator times
     runtimes: tuple[str, ...] = _holds(("eager",), _superset)
     device: str = _key("cpu")
-    threads: int | None = _key(None)
-    budget_s: float | None = _key(None)  # seconds of timing per model, pair or runtime
-    op_passes: int | None = _key(None)  # operator-timed passes (the profiler's default when None)
+    threads: int | None = _key(None, timing=True)
+    budget_s: float | None = _key(None, timing=True)  # seconds of timing per model, pair or runtime
+    op_passes: int | None = _key(None, timing=True)  # operator-timed passes (the profiler's default)
     mode: str = _key("eval")
     sgd: bool = _key(False)
-    cuda_graph: bool = _key(False)
+    cuda_graph: bool = _key(False, timing=True)
     checkpoint: str | None = _key(None)  # weights loaded first; keyed by the file as it is now
 
     def __post_init__(self):
@@ -113,6 +115,12 @@ class Measure:
             out["checkpoint"] = {"path": str(Path(self.checkpoint).resolve()),
                                  "bytes": st.st_size, "mtime_ns": st.st_mtime_ns}
         return out
+
+    @staticmethod
+    def counted_identity(identity: dict) -> dict:
+        """A stored identity less its timing-only fields: what a count depends on."""
+        timing = {f.name for f in fields(Measure) if f.metadata.get("timing")}
+        return {k: v for k, v in identity.items() if k not in timing}
 
     def holds(self) -> dict:
         """The "holds" fields: what a result measured under these options holds."""

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..common import UsageError
-from ..profile.count.conventions import RECORDER_CONVENTIONS
+from ..profile.count.conventions import DEFAULT_CONVENTIONS
 from ..results import ProfileInterrupted, Report, merge_latency
 from .options import Measure, Policy, settle
 from .folder import OutputFolder
@@ -22,8 +22,9 @@ from .planning import Job, plan
 from .run import Item, Tally, run
 from .store import Store, safe_name
 
-# comparisons count under the recorder's own conventions (fvcore and thop trace slowly)
-COMPARE_CONVENTIONS = RECORDER_CONVENTIONS
+# comparisons and sweeps count under every convention: fvcore's and thop's rules run in the one
+# counting pass (profile/count/fvcore_rules.py, thop_rules.py), so every model gets every column
+COMPARE_CONVENTIONS = DEFAULT_CONVENTIONS
 
 
 @dataclass
@@ -46,30 +47,40 @@ class Outcome:
         return self.tally.ok and (self.pairs is None or self.pairs.ok)
 
 
-def profile_item(job: Job, store: Store, measure: Measure, policy: Policy) -> Item:
+def profile_item(job: Job, store: Store, measure: Measure, policy: Policy,
+                 builds=None) -> Item:
     """How one model is looked up, measured (completing a stored incomplete profile when there is
-    one; then under each deploy runtime of the measure beyond eager), and stored."""
+    one, or timing only when the store holds its counts; then under each deploy runtime of the
+    measure beyond eager), and stored. `builds`: a planning.Builds the model's build is shared in."""
     from ..profile import profile_module
 
     log = policy.log
 
     def measure_it(progress) -> Report:
+        model = job.built(builds)
         common = dict(batch=job.batch, model_name=job.name, spec=job.spec, progress=progress,
                       on_error="record", **measure.profiler_args())
         report = _resumed(None if policy.fresh else store.partial(job.name, job.key), measure)
-        if report is None:
-            report = profile_module(job.built(), job.shape, **common)
+        counted = None if report is not None or policy.fresh or not measure.latency or \
+            measure.mode != "eval" else store.counted(job.name, job.key)
+        if counted is not None:
+            log(f"{job.name}: reusing the counts stored at {counted.env.get('threads')} thread(s), "
+                "measuring the timing only")
+            report = _recounted(counted, profile_module(model, job.shape, **common,
+                                                        count=False))
+        elif report is None:
+            report = profile_module(model, job.shape, **common)
         elif measure.latency and report.totals.get("latency_ms") is None:
             log(f"{job.name}: completing the stored incomplete profile (timing only)")
-            report = merge_latency(report, profile_module(job.built(), job.shape, **common,
+            report = merge_latency(report, profile_module(model, job.shape, **common,
                                                           count=False))
         elif len(measure.runtimes) > 1:
             log(f"{job.name}: completing the stored incomplete profile (deploy runtimes only)")
-        loaded = getattr(job.built(), "loaded_checkpoint", None)
+        loaded = getattr(model, "loaded_checkpoint", None)
         if loaded is not None and loaded.note not in report.notes:
             report.notes.append(loaded.note)
         if len(measure.runtimes) > 1 and not report.runtimes:
-            _add_runtimes(report, job, measure, progress)
+            _add_runtimes(report, model, job, measure, progress)
         if report.timing.get("reliable") is False:
             log(f"{job.name}: ⚠ latency not reliable: " + "; ".join(report.timing["warnings"]))
         return report
@@ -94,7 +105,19 @@ def _resumed(partial: Report | None, measure: Measure) -> Report | None:
     return partial
 
 
-def _add_runtimes(report: Report, job: Job, measure: Measure, progress) -> None:
+def _recounted(counted: Report, timed: Report) -> Report:
+    """Stored counts with a new timing, the roofline refilled against the timing run's ceilings
+    (they depend on its thread count; the counts and bytes do not)."""
+    from ..profile.roofline.bound import refill
+
+    report = merge_latency(counted, timed)
+    report.runtimes = timed.runtimes
+    if timed.env.get("machine"):
+        refill(report, timed.env["machine"])
+    return report
+
+
+def _add_runtimes(report: Report, model, job: Job, measure: Measure, progress) -> None:
     """The deploy runtimes beside eager; Ctrl-C while they are prepared or timed keeps the counts
     and the eager timing as an incomplete report, which the next run completes."""
     from ..profile.deploy.runtimes import profile_runtimes
@@ -103,7 +126,7 @@ def _add_runtimes(report: Report, job: Job, measure: Measure, progress) -> None:
     progress(f"deploy runtimes ({', '.join(measure.runtimes[1:])})")
     budget = {} if measure.budget_s is None else {"budget_s": measure.budget_s}
     try:
-        report.runtimes = profile_runtimes(job.built(), job.shape, measure.runtimes, batch=job.batch,
+        report.runtimes = profile_runtimes(model, job.shape, measure.runtimes, batch=job.batch,
                                            device=measure.device, threads=measure.threads,
                                            **budget)
     except KeyboardInterrupt as exc:

@@ -36,16 +36,64 @@ class Job:
     model: nn.Module | None = field(default=None, repr=False)  # built while checking; may be let go
     checkpoint: str | None = None
 
-    def built(self) -> nn.Module:
+    def built(self, builds: "Builds | None" = None) -> nn.Module:
         """The model, built again (weights loaded) when planning let it go: a sweep of hundreds of
-        points holds only the models it is measuring."""
+        points holds only the models it is measuring. With `builds`, the build of every job of the
+        same spec and weights is shared (a sweep's point at several inputs, its base in every pair)."""
         if self.model is None:
-            from ..models import load_checkpoint
-
-            self.model = self.spec.build().eval()
-            if self.checkpoint is not None:
-                self.model.loaded_checkpoint = load_checkpoint(self.model, self.checkpoint)
+            self.model = builds.get(self) if builds is not None else self.build()
         return self.model
+
+    def build(self) -> nn.Module:
+        from ..models import load_checkpoint
+
+        model = self.spec.build().eval()
+        if self.checkpoint is not None:
+            model.loaded_checkpoint = load_checkpoint(model, self.checkpoint)
+        return model
+
+
+class Builds:
+    """The models of one run, built once per (spec, weights) and kept while a job still needs them:
+    `need(job)` counts a use to come, `done(job)` one finished (or answered by the store); the
+    model goes when none is left. Planning may `keep` the models it built to check them, up to
+    `keep_bytes` of weights (a sweep of hundreds of large models lets them go and builds again)."""
+
+    def __init__(self, keep_bytes: int = 2 ** 30):
+        self.models: dict = {}
+        self.uses: dict = {}
+        self.keep_bytes = keep_bytes
+
+    def keep(self, job: Job, model: nn.Module) -> None:
+        held = sum(_weight_bytes(m) for m in self.models.values())
+        if held + _weight_bytes(model) <= self.keep_bytes:
+            self.models.setdefault(self.key(job), model)
+
+    @staticmethod
+    def key(job: Job):
+        return job.spec, job.checkpoint
+
+    def need(self, job: Job) -> None:
+        k = self.key(job)
+        self.uses[k] = self.uses.get(k, 0) + 1
+
+    def get(self, job: Job) -> nn.Module:
+        """The model of the job's spec and weights: the one built before, or a new one (held while
+        uses are counted for it)."""
+        k = self.key(job)
+        model = self.models.get(k)
+        if model is None:
+            model = job.build()
+            if self.uses.get(k, 0) > 0:
+                self.models[k] = model
+        return model
+
+    def done(self, job: Job) -> None:
+        k = self.key(job)
+        self.uses[k] = self.uses.get(k, 1) - 1
+        job.model = None
+        if self.uses[k] <= 0:
+            self.models.pop(k, None)
 
 
 def parse_input(text: str | None, default) -> tuple[int, ...]:
@@ -64,12 +112,14 @@ def parse_input(text: str | None, default) -> tuple[int, ...]:
 
 
 def plan(names, measure: Measure, *, input_size=None, batch: int = 1, force: bool = False,
-         keep_models: bool = True, say=lambda msg: None) -> list[Job]:
+         keep_models: bool = True, builds: Builds | None = None,
+         say=lambda msg: None) -> list[Job]:
     """Resolve, build and check every model; the jobs in order (a name given twice runs once).
     `input_size`: a (C, H, W) tuple, 'HxW' text, or None for each model's own. The measure's
     checkpoint is loaded into each model now (a file that does not fit fails here).
-    `keep_models=False` lets each model go once checked (Job.built makes it again)."""
-    from ..models import get_spec, load_checkpoint
+    `keep_models=False` lets each model go once checked (Job.built makes it again, or `builds`,
+    which keeps what it can and gives a model already built for the same spec)."""
+    from ..models import get_spec
 
     if not isinstance(batch, int) or batch < 1:
         raise UsageError(f"--batch must be at least 1; got {batch}")
@@ -80,22 +130,28 @@ def plan(names, measure: Measure, *, input_size=None, batch: int = 1, force: boo
             continue
         shape = (parse_input(input_size, spec.input_size) if not isinstance(input_size, tuple)
                  else tuple(input_size))
-        model = spec.build().eval()  # a setting no block can take fails here; profiled in eval
+        key = request_key(spec.to_dict(), shape, batch, measure)
+        job = jobs[spec.name] = Job(spec.name, spec, shape, batch, key, None, measure.checkpoint)
+        # a setting no block can take fails in the build, a checkpoint that does not fit in its
+        # loading; profiled in eval
+        model = job.model = builds.get(job) if builds is not None else job.build()
         check = getattr(model, "check_input", None)
         if check is not None:
             check(torch.empty(batch, *shape, device="meta"))
-        if measure.checkpoint is not None:  # measured with these weights: part of the key
-            model.loaded_checkpoint = load_checkpoint(model, measure.checkpoint)
-        key = request_key(spec.to_dict(), shape, batch, measure)
-        jobs[spec.name] = Job(spec.name, spec, shape, batch, key, model, measure.checkpoint)
         default = spec.input_size
         if not force and batch * _pixels(shape) > LARGE * _pixels(default):
             say(f"{spec.name}: estimating the memory of {'x'.join(map(str, shape))} at batch "
                 f"{batch} (a pass on the meta device)")
             check_memory(model, shape, batch, measure.device, spec.name)
         if not keep_models:
-            jobs[spec.name].model = None
+            job.model = None
+            if builds is not None:
+                builds.keep(job, model)
     return list(jobs.values())
+
+
+def _weight_bytes(model: nn.Module) -> int:
+    return sum(t.nbytes for t in (*model.parameters(), *model.buffers()))
 
 
 def _pixels(shape) -> int:

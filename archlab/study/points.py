@@ -16,21 +16,21 @@ import sys
 from .grid import Point
 from .options import Measure, Policy
 from .pipelines import profile_item
-from .planning import Job, plan
-from .run import Item, Tally, one_line, run
+from .planning import Builds, Job, plan
+from .run import Item, Skipped, Tally, one_line, run
 from .store import Store, pair_key
 
 
-def plan_points(points, measure: Measure, *, force: bool = False,
+def plan_points(points, measure: Measure, *, force: bool = False, builds: Builds | None = None,
                 log=lambda msg: None) -> tuple[dict[str, Job], dict[str, str]]:
     """Plan each point on its own (label -> Job); a point that cannot be built or cannot take its
     input is kept with the one-line reason (label -> why), never stopping the others. Each model
-    is let go once checked: planning holds one model at a time, whatever the grid's size."""
+    is let go once checked, or kept in `builds` for its measurement while they fit (Builds)."""
     jobs, invalid = {}, {}
     for p in points:
         try:
             [job] = plan([p.name], measure, input_size=tuple(p.shape), batch=p.batch, force=force,
-                         keep_models=False, say=log)
+                         keep_models=False, builds=builds, say=log)
         except (ValueError, RuntimeError, MemoryError) as exc:
             invalid[p.label] = one_line(exc).split(": ", 1)[-1]
             continue
@@ -39,7 +39,7 @@ def plan_points(points, measure: Measure, *, force: bool = False,
 
 
 def pair_item(label: str, mj: Job, bj: Job, store: Store, measure: Measure, policy: Policy, *,
-              runtime: str = "eager", modules: bool = False) -> Item:
+              runtime: str = "eager", modules: bool = False, builds: Builds | None = None) -> Item:
     """The paired timing of one model with its base (both built in this process), both run under
     `runtime` ("eager": as they are); `modules` (eager only): with per-module paired deltas, the
     modules both have timed in the same rounds (timing/module_pairs.py), stored with the pair."""
@@ -54,9 +54,10 @@ def pair_item(label: str, mj: Job, bj: Job, store: Store, measure: Measure, poli
                  + ("" if runtime == "eager" else f", both under {runtime}"))
         common = dict(batch=mj.batch, device=measure.device, threads=measure.threads,
                       budget_s=measure.budget_s or PAIR_BUDGET_S)
-        got = (paired_latency(mj.built(), bj.built(), mj.shape, per_module=modules, **common)
+        model, base = mj.built(builds), bj.built(builds)
+        got = (paired_latency(model, base, mj.shape, per_module=modules, **common)
                if runtime == "eager"
-               else paired_runtime_latency(mj.built(), bj.built(), mj.shape, runtime, **common))
+               else paired_runtime_latency(model, base, mj.shape, runtime, **common))
         if got.get("ratio") is None:  # a failure is recorded by the run, never stored as a result
             raise RuntimeError(got.get("note") or "the pair could not be timed")
         if got.get("reliable") is False:
@@ -70,37 +71,91 @@ def pair_item(label: str, mj: Job, bj: Job, store: Store, measure: Measure, poli
 
 
 def measure_points(points, jobs: dict[str, Job], store: Store, measure: Measure, policy: Policy, *,
-                   wrap=lambda item: item) -> tuple[Tally, Tally | None]:
-    """Profile every planned point (reusing the store), then, with latency, pair each timed point
-    with its base. `jobs` holds the points' jobs and their bases' (by label); `wrap(item)` may
-    dress each profile item (a job announces each point in its log)."""
+                   builds: Builds | None = None, wrap=lambda item: item) -> tuple[Tally, Tally | None]:
+    """Profile every planned point (reusing the store) and, with latency, pair it with its base
+    right after, while its model is built: each (spec, weights) is built once (planning.Builds),
+    the base's build serves every pair. `jobs` holds the points' jobs and their bases' (by label);
+    `wrap(item)` may dress each profile item (a job announces each point in its log). Returns the
+    points' tally and the pairs' (None when no pair is wanted)."""
     todo = [p for p in points if p.label in jobs]
-    items = [wrap(_releasing(dataclasses.replace(profile_item(jobs[p.label], store, measure, policy),
-                                                 name=p.label), jobs[p.label])) for p in todo]
-    tally = run(items, fresh=policy.fresh, progress=policy.progress, unit="point", log=policy.log)
-    if not measure.pairs_wanted or tally.interrupted is not None:
-        return tally, None
-    pairs = []
+    builds = builds if builds is not None else Builds()
+    profiled, items, pairs = {}, [], {}
+    pairing = measure.pairs_wanted
     for p in todo:
-        report = tally.results.get(p.label)
-        if p.base_name is None or report is None or report.totals.get("latency_ms") is None:
-            continue  # a failed point already says why in its row
-        if p.base in jobs:
-            pairs.append(_releasing(pair_item(p.label, jobs[p.label], jobs[p.base], store, measure,
-                                              policy), jobs[p.label], jobs[p.base]))
-    return tally, run(pairs, fresh=policy.fresh, progress=policy.progress, unit="pair",
-                      log=policy.log)
+        job = jobs[p.label]
+        item = dataclasses.replace(profile_item(job, store, measure, policy, builds), name=p.label)
+        items.append(wrap(_using(_keeping(item, profiled), builds, job)))
+        base = jobs.get(p.base) if p.base_name is not None else None
+        if pairing and base is not None:
+            name = f"{p.label} \u21c4 {base.name}"
+            pairs[name] = p.label
+            items.append(_using(_if_timed(pair_item(p.label, job, base, store, measure, policy,
+                                                    builds=builds), name, profiled),
+                                builds, job, base))
+    tally = run(items, fresh=policy.fresh, progress=policy.progress, unit="measurement",
+                log=policy.log)
+    points_tally, pairs_tally = _split(tally, pairs)
+    return points_tally, (pairs_tally if pairing else None)
 
 
-def _releasing(item: Item, *jobs: Job) -> Item:
-    """The item, letting its jobs' models go once measured (a sweep builds each when it needs it)."""
+def _keeping(item: Item, profiled: dict) -> Item:
+    """The profile item, keeping its report (stored or measured) where its pair looks for it."""
+    def lookup(inner=item.lookup):
+        found = inner()
+        if found is not None:
+            profiled[item.name] = found
+        return found
+
+    def save(report, inner=item.save):
+        profiled[item.name] = report
+        inner(report)
+    return dataclasses.replace(item, lookup=lookup, save=save)
+
+
+def _if_timed(item: Item, name: str, profiled: dict) -> Item:
+    """The pair item, skipped when its point has no latency (a failed point says why in its row)."""
+    def measure(progress, inner=item.measure):
+        report = profiled.get(item.name)
+        if report is None or report.totals.get("latency_ms") is None:
+            raise Skipped
+        return inner(progress)
+    return dataclasses.replace(item, name=name, measure=measure)
+
+
+def _using(item: Item, builds: Builds, *jobs: Job) -> Item:
+    """The item, counting its use of its jobs' models: done once measured or found in the store."""
+    for job in jobs:
+        builds.need(job)
+
+    def release():
+        for job in jobs:
+            builds.done(job)
+
+    def lookup(inner=item.lookup):
+        found = inner()
+        if found is not None:
+            release()
+        return found
+
     def measure(progress, inner=item.measure):
         try:
             return inner(progress)
         finally:
-            for job in jobs:
-                job.model = None
-    return dataclasses.replace(item, measure=measure)
+            release()
+    return dataclasses.replace(item, lookup=lookup, measure=measure)
+
+
+def _split(tally: Tally, pairs: dict) -> tuple[Tally, Tally]:
+    """One run's tally as the points' and the pairs' (pair names back to their point's label)."""
+    def part(keep, rename):
+        return Tally(results={rename(n): r for n, r in tally.results.items() if keep(n)},
+                     measured=[rename(n) for n in tally.measured if keep(n)],
+                     reused=[rename(n) for n in tally.reused if keep(n)],
+                     failures={rename(n): w for n, w in tally.failures.items() if keep(n)},
+                     partial=[rename(n) for n in tally.partial if keep(n)],
+                     interrupted=tally.interrupted, seconds=tally.seconds)
+    return (part(lambda n: n not in pairs, lambda n: n),
+            part(lambda n: n in pairs, lambda n: pairs.get(n, n)))
 
 
 def _job_log(msg: str) -> None:
@@ -126,8 +181,10 @@ def run_points(points: list[Point], store_root: str, measure: Measure, policy: P
     labels = {p.label for p in points}
     bases = {p.base: Point(p.base, p.base_name, p.shape, p.batch) for p in points
              if measure.pairs_wanted and p.base is not None and p.base not in labels}
-    jobs, invalid = plan_points([*points, *bases.values()], measure, force=policy.force, log=log)
-    tally, pairs = measure_points(points, jobs, Store(store_root), measure, policy,
+    builds = Builds()
+    jobs, invalid = plan_points([*points, *bases.values()], measure, force=policy.force,
+                                builds=builds, log=log)
+    tally, pairs = measure_points(points, jobs, Store(store_root), measure, policy, builds=builds,
                                   wrap=lambda item: _announced(item, log))
     failures = {**{lab: why for lab, why in invalid.items() if lab in labels}, **tally.failures}
     log(f"job done: {tally.line('points: ')}" + (f"; pairs: {pairs.line()}" if pairs else ""))

@@ -20,6 +20,11 @@ from ..results import ProfileInterrupted
 from .progress import Progress
 
 
+class Skipped(Exception):
+    """Raised by an item's measure when it turns out there is nothing to measure (a pair whose
+    point has no latency): neither measured nor failed."""
+
+
 class Terminated(KeyboardInterrupt):
     """SIGTERM or SIGHUP, handled like Ctrl-C; `signum` says which."""
 
@@ -148,6 +153,9 @@ def run(items: list[Item], *, fresh: bool = False, progress: bool = True, unit: 
                 raise
             except (KeyboardInterrupt, SystemExit, *reraise):
                 raise
+            except Skipped:
+                bars.finish()
+                continue
             except Exception as exc:  # one item failing must not lose the others
                 tally.failures[item.name] = one_line(exc)
                 log(f"{item.name}: failed: {tally.failures[item.name]}")

@@ -131,6 +131,29 @@ class Store:
                 continue
         return None
 
+    def counted(self, name: str, key: dict) -> Report | None:
+        """A stored inference profile whose counts answer `key` although it was timed otherwise
+        (another thread count, budget, number of passes): the same spec, input, batch, versions and
+        count-relevant fields, counted under at least the conventions asked, without an error;
+        else None. Its counts are reused and only the timing is measured (pipelines.py)."""
+        folder = self.folder(name, key).parent
+        if not folder.is_dir():
+            return None
+        wanted = plain(key)
+        conventions = {"conventions": (wanted.get("holds") or {}).get("conventions")}
+        for entry in sorted(folder.glob("*")):
+            meta = _read_meta(entry)
+            if meta is None or meta["key"].get("measure", {}).get("mode") != "eval" or \
+                    _counted_identity(meta["key"]) != _counted_identity(wanted) or \
+                    not covers({"conventions": (meta["key"].get("holds") or {}).get("conventions")},
+                               conventions):
+                continue
+            report = self._load_path(entry / "report.json")
+            if report is not None and report.totals.get("macs") is not None and \
+                    not any(n.startswith("error:") for n in report.notes):
+                return report
+        return None
+
     def partial(self, name: str, key: dict) -> Report | None:
         """The stored report of `key` that is not complete (an interrupted profile), if any."""
         meta = self.meta(name, key)
@@ -139,8 +162,12 @@ class Store:
         return self._load(name, key)
 
     def _load(self, name, key) -> Report | None:
+        return self._load_path(self.folder(name, key) / "report.json")
+
+    @staticmethod
+    def _load_path(path: Path) -> Report | None:
         try:
-            return load_report(self.folder(name, key) / "report.json")
+            return load_report(path)
         except ReportError:
             return None
 
@@ -190,6 +217,11 @@ def _usable(reliable, saved: float | None, keep_noisy: bool, since: float | None
     if reliable is not False or keep_noisy:
         return True
     return since is not None and (saved or 0) >= since
+
+
+def _counted_identity(key: dict) -> dict:
+    """A key's identity less the fields that change only how a model is timed."""
+    return {**identity(key), "measure": Measure.counted_identity(key.get("measure") or {})}
 
 
 def _read_meta(folder: Path) -> dict | None:

@@ -20,6 +20,7 @@ from .comparing import _write
 from .grid import Point, default_folder, parse_batches, parse_grid, parse_inputs, points as grid_points
 from .options import Measure, Policy, settle
 from .pipelines import COMPARE_CONVENTIONS, Outcome, held
+from .planning import Builds
 from .points import measure_points, plan_points
 from .store import Store, pair_key
 
@@ -85,12 +86,16 @@ def sweep(base: str, grid, out: str | Path | None = None, *, inputs=None, batche
     shapes, batches = parse_inputs(inputs, spec.input_size), parse_batches(batches)
     everything = grid_points(spec, grid, shapes, batches)
     # on a cluster the memory a point needs is checked by its job, on the device that runs it
-    jobs, invalid = plan_points(everything, measure, force=policy.force or remote, log=policy.log)
+    builds = None if remote else Builds()  # each spec built once here (a cluster's jobs: there)
+    jobs, invalid = plan_points(everything, measure, force=policy.force or remote, builds=builds,
+                                log=policy.log)
     if not jobs:
         raise UsageError(f"no point of the sweep can be built: {next(iter(invalid.items()))[1]}")
     for label, why in invalid.items():
         policy.log(f"{label}: invalid: {why}")
-    _announce(len(jobs), spec, measure, policy.log, confirm)
+    base = jobs.get(everything[0].label)
+    _announce(len(jobs), spec, measure, policy.log, confirm,
+              builds.models.get(builds.key(base)) if builds and base else None)
     folder = Path(out) if out else default_folder(spec.name, grid, shapes, batches)
     outcome = SweepOutcome(folder, invalid=invalid, launcher=launcher)
     with held(outcome, "comparison", [p.label for p in everything], policy) as (st, policy):
@@ -101,7 +106,8 @@ def sweep(base: str, grid, out: str | Path | None = None, *, inputs=None, batche
                                  params=dict(executor or {}), points_per_job=points_per_job,
                                  jobs_folder=Path(jobs_folder or folder / "jobs"))
         else:
-            outcome.tally, outcome.pairs = measure_points(valid, jobs, st, measure, policy)
+            outcome.tally, outcome.pairs = measure_points(valid, jobs, st, measure, policy,
+                                                          builds=builds)
         comp = _table(everything, keys, st, measure, invalid, outcome, unfinished)
         outcome.result = comp
         outcome.paths = _write(comp, folder)
@@ -133,16 +139,18 @@ def _submit(outcome, valid, jobs, keys, store: Store, measure: Measure, policy: 
     return done["unfinished"]
 
 
-def _announce(n: int, spec, measure: Measure, log, confirm) -> None:
+def _announce(n: int, spec, measure: Measure, log, confirm, model=None) -> None:
     """Say how large the sweep is (`n` points that can be built), and about how long and how much
     disk it takes, before anything is measured; a large one goes ahead only when `confirm`
-    agrees. (Planning holds one model at a time, so it is cheap before this.)"""
+    agrees. `model`: the base, when planning kept its build."""
     import torch
 
     from ..profile.timing.paired import PAIR_BUDGET_S
 
-    with torch.device("meta"):  # the module count of the base: the size of a report
-        rows = sum(1 for _ in spec.build().modules())
+    if model is None:
+        with torch.device("meta"):  # the module count of the base: the size of a report
+            model = spec.build()
+    rows = sum(1 for _ in model.modules())
     seconds = COUNT_S
     if measure.latency:
         seconds += measure.budget_s or 3.0
@@ -198,13 +206,13 @@ def _table(everything, keys, store: Store, measure: Measure, invalid: dict, outc
             elif outcome.pairs is not None and p.label in outcome.pairs.failures:
                 paired[p.label] = {"base": p.base, "error": outcome.pairs.failures[p.label]}
     return Comparison(list(reports.values()), base={p.label: p.base for p in everything},
-                      failures=failures, paired=paired)
+                      failures=failures, paired=paired, latency=measure.latency)
 
 
 def _write_sweep(comp, everything, grid, folder: Path, outcome) -> tuple[object, dict]:
     """table.csv with the grid's columns and the Pareto front, pareto.png, sweep.md."""
     from ..report.plots import save
-    from ..report.plots_sweep import plot_pareto
+    from ..report.plots.sweep import plot_pareto
     from ..report.sweep_table import sweep_frame, sweep_markdown
     from .grid import show
 

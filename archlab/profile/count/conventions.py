@@ -6,7 +6,8 @@ published in (a divisor and its label), and how it is computed:
   op's MACs to the convention when `selects(category, op, in_linear_module)` says so — adding such
   a convention is one entry here;
 - "module hooks": by per-module rules, the recorder's forward hooks (module_rules.py);
-- "fvcore", "thop": by those tools, run as they are (external.py).
+- "fvcore", "thop": by those tools' own rules, run on what the recorder saw (fvcore_rules.py,
+  thop_rules.py), or by the tools themselves (external.py) where the recorder cannot stand in.
 Everything that shows a convention reads this table — through the report, which carries the
 entries of the conventions it was counted under, so a report on disk explains its own numbers.
 """
@@ -47,12 +48,14 @@ TABLE: dict[str, Convention] = {c.name: c for c in (
         "normalisation, average pooling, interpolation); elementwise ops, activations, softmax and "
         "FFTs add FLOPs only; 1 multiply-add = 1 MAC = 2 FLOPs")),
     Convention("fvcore", computed_by="fvcore", rule=(
-        "fvcore FlopCountAnalysis over a jit trace: conv, linear, matmul/bmm/einsum, batch norm, "
-        "pooling and upsampling; elementwise ops skipped; 1 fused multiply-add = 1")),
+        "fvcore FlopCountAnalysis's op handles: conv, linear, matmul/bmm/einsum, batch norm, "
+        "pooling and upsampling; elementwise ops skipped; 1 fused multiply-add = 1; run on the "
+        "ops of archlab's counting pass at the level a jit trace records them (equal to "
+        "FlopCountAnalysis; fvcore traces the model itself where the pass cannot map an op)")),
     Convention("thop", computed_by="thop", rule=(
         "thop module hooks: only nn.Module layers it knows (conv, linear, BN, activations, pools); "
         "blind to functional calls, so F.conv2d (Dite-HRNet's dynamic convs), matmul and "
-        "F.interpolate count 0")),
+        "F.interpolate count 0; thop's own rules, run on the calls of archlab's counting pass")),
     Convention("paper-hook", computed_by="module hooks", divisor=2 ** 20, published="M (2^20)",
                rule=("Lite-/Dite-HRNet README rule: leaf-module hooks, each leaf counted once with "
                      "the shapes of its last call, conv by its kernel shape (+bias), BN = 2 per "

@@ -14,6 +14,8 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from . import ops
 from .conventions import RECORDER_CONVENTIONS, dispatch_conventions
+from .fvcore_rules import FvcoreTally
+from .thop_rules import ThopCalls
 from ..core.hooks import ModuleTable
 from ..core.inputs import shapes
 from .module_rules import paper_hook_rule
@@ -70,6 +72,9 @@ class Recorder(ModuleStack, TorchDispatchMode):
         self.memory = memory
         self.linear = [isinstance(m, nn.Linear) for m in table.modules] + [False]
         self.rules = [paper_hook_rule(m, leaf) for m, leaf in zip(table.modules, table.leaf)]
+        # fvcore's and thop's rules, run on what this pass sees (fvcore_rules.py, thop_rules.py)
+        self.fvcore = FvcoreTally(len(table)) if "fvcore" in conventions else None
+        self.thop = ThopCalls(table) if "thop" in conventions else None
 
     # --- module stack (forward hooks): memory frames and the paper-hook rule ride along -------
     def pre_hook(self, i: int):
@@ -84,6 +89,7 @@ class Recorder(ModuleStack, TorchDispatchMode):
 
     def post_hook(self, i: int):
         stack, memory, rule, peak = self.stack, self.memory, self.rules[i], self.peak
+        thop = self.thop if self.thop is not None and self.thop.rules[i] is not None else None
 
         def post(module, args, out):
             while len(stack) > 1 and stack.pop() != i:  # a child that raised and was caught
@@ -99,6 +105,8 @@ class Recorder(ModuleStack, TorchDispatchMode):
                     self.rule_errors[i] = f"{type(exc).__name__}: {exc}"
             if self.shapes[i] is None:
                 self.shapes[i] = (shapes(args), shapes(out))
+            if thop is not None:
+                thop.note(i, args, out)
             if self.on_module_done is not None:
                 self.done += 1
                 self.on_module_done(self.done)
@@ -109,6 +117,8 @@ class Recorder(ModuleStack, TorchDispatchMode):
         out = func(*args, **kwargs) if kwargs else func(*args)
         e = _CACHE.get(func) or _entry(func)
         m = self.stack[-1]
+        if self.fvcore is not None:
+            self.fvcore.add(func, m, args, kwargs or {}, out)
         key = e.key
         calls = self.op_calls
         if key in calls:

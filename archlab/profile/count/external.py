@@ -1,5 +1,9 @@
 """The fvcore and thop conventions, run through the tools themselves so their numbers are theirs.
 
+A profile counts both from its one counting pass (fvcore_rules.py, thop_rules.py: the tools' own
+rules on what the pass saw, ~40 forward passes cheaper); the tools run here where the pass cannot
+stand in for them, and in the tests and benchmarks that check the two agree.
+
 fvcore traces the model with torch.jit (its own hooks, removed by fvcore); its warnings are
 silenced and what it skipped is returned instead. thop adds buffers and hooks to the model and
 resets the training flag of the whole tree, so it runs on a deep copy and the model stays untouched.
@@ -9,7 +13,6 @@ from __future__ import annotations
 
 import copy
 import logging
-import sys
 import warnings
 from contextlib import contextmanager, redirect_stdout
 from io import StringIO
@@ -20,15 +23,9 @@ from torch import nn
 from ...common import UsageError
 from .coverage import Counts
 from ..core.hooks import ModuleTable
+from .fvcore_rules import CATEGORY as _FVCORE_CATEGORY
 from .module_rules import module_category
-
-_FVCORE_CATEGORY = {
-    "conv": "conv", "addmm": "matmul", "bmm": "matmul", "einsum": "matmul", "matmul": "matmul",
-    "mm": "matmul", "linear": "matmul", "batch_norm": "norm", "group_norm": "norm",
-    "layer_norm": "norm", "instance_norm": "norm", "upsample_nearest2d": "upsample",
-    "upsample_bilinear2d": "upsample", "adaptive_avg_pool2d": "pool", "grid_sampler": "upsample",
-}
-
+from .thop_rules import ThopCalls
 
 @contextmanager
 def _quiet():
@@ -96,6 +93,32 @@ def run_thop(model: nn.Module, inputs, table: ModuleTable) -> Counts:
         from thop import profile as thop_profile
 
         total, _, tree = thop_profile(clone, inputs=args, verbose=False, ret_layer_info=True)
+    return _thop_counts(table, total, tree)
+
+
+def thop_counts(table: ModuleTable, total_ops: dict) -> Counts:
+    """thop's numbers from its rules' totals per module (thop_rules.ThopCalls.totals), summed down
+    the tree as thop.profile's dfs_count sums them: a module with a rule stands for its subtree
+    (containers excepted), every other module is its children's sum."""
+    ruled = {m for m, rule in zip(table.modules, ThopCalls.rules_of(table)) if rule is not None}
+
+    def dfs(module):
+        own = total_ops.get(module)
+        total, tree = (own.item() if own is not None else 0.0), {}
+        for name, m in module.named_children():
+            if m in ruled and not isinstance(m, (nn.Sequential, nn.ModuleList)):
+                got = total_ops.get(m)
+                ops, sub = (got.item() if got is not None else 0.0), {}
+            else:
+                ops, sub = dfs(m)
+            tree[name] = (ops, 0, sub)
+            total += ops
+        return total, tree
+    return _thop_counts(table, *dfs(table.modules[0]))
+
+
+def _thop_counts(table: ModuleTable, total: float, tree: dict) -> Counts:
+    """{name: (ops, params, subtree)} as thop.profile(ret_layer_info=True) returns it -> Counts."""
     flat: dict[str, float] = {"": float(total)}
     children: dict[str, float] = {}
 
@@ -114,11 +137,11 @@ def run_thop(model: nn.Module, inputs, table: ModuleTable) -> Counts:
             cat = module_category(table.modules[i])
             cats[(i, cat)] = cats.get((i, cat), 0) + own
             sources[(cat, table.types[i])] = sources.get((cat, table.types[i]), 0) + own
-    register_hooks = sys.modules["thop.profile"].register_hooks
+    rules = ThopCalls.rules_of(table)
 
     # leaf modules thop has no rule for count 0 without a word (Sigmoid, custom convs): list them
     blind: dict[str, int] = {}
-    for m, leaf in zip(table.modules, table.leaf):
-        if leaf and type(m) not in register_hooks and not isinstance(m, nn.Identity):
+    for m, leaf, rule in zip(table.modules, table.leaf, rules):
+        if leaf and rule is None and not isinstance(m, nn.Identity):
             blind[type(m).__name__] = blind.get(type(m).__name__, 0) + 1
     return Counts(per_module, int(round(total)), cats, sources, blind)

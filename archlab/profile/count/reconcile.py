@@ -8,6 +8,8 @@ Per module, `reconcile(report)` puts every convention side by side with the same
 """
 from __future__ import annotations
 
+import math
+
 REF = "archlab"
 
 
@@ -29,11 +31,13 @@ def pack(names: list[str], categories: dict[str, dict]) -> dict:
 
 
 def si(v: float, signed: bool = True) -> str:
-    a = abs(v)
-    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+    """Three significant digits and an SI prefix, in positional notation (never 1.23e+03)."""
+    sign, a = "+" if signed else "", abs(v)
+    for unit, scale in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
         if a >= scale:
-            return f"{v / scale:{'+' if signed else ''}.3g} {unit}"
-    return f"{v:{'+' if signed else ''}.0f}"
+            x = v / scale
+            return f"{x:{sign}.{max(0, 2 - int(math.log10(abs(x))))}f} {unit}"
+    return f"{v:{sign}.0f}"
 
 
 def _top(sources: dict, n: int = 3) -> str:

@@ -109,8 +109,8 @@ def _timed_row(p: Prepared, samples: dict, seen: dict, check: dict, method: dict
     valid = check["max_rel_diff"] is not None and check["max_rel_diff"] <= REL_TOLERANCE
     note = p.note
     if not valid:
-        note = (f"outputs differ from eager: max rel diff {check['max_rel_diff']:.2e} > "
-                f"{REL_TOLERANCE:g}, time not valid; {note}")
+        note = (f"outputs differ from eager: max rel diff {1e6 * check['max_rel_diff']:,.0f} ppm > "
+                f"{1e6 * REL_TOLERANCE:,.0f} ppm, time not valid; {note}")
     return {"name": p.name, "latency_ms": round(ratio["model_ms"], 6),
             "ratio_to_eager": round(ratio["ratio"], 6), "ratio_p10": round(ratio["ratio_p10"], 6),
             "ratio_p90": round(ratio["ratio_p90"], 6), "n": ratio["n"],

@@ -70,6 +70,6 @@ def account(median_ms: float, parts: dict[str, list[float]], plain_ms: list[floa
             + " (instrumentation_ms), so operators take the whole median and the framework "
             "overhead (0 ms) cannot be told apart from the instrumentation in this run")
         if excess > MAX_SPREAD * median_ms:
-            warnings.append(f"operator time ({net:.3g} ms) exceeds the end-to-end median by "
+            warnings.append(f"operator time ({net:.1f} ms) exceeds the end-to-end median by "
                             f"{100 * excess / median_ms:.0f}%: per-module times scaled to it")
     return kept, fields, notes, warnings

@@ -11,13 +11,13 @@ import pandas as pd
 
 from ...results import Report, roofline_terms
 from ..tables import children, top_modules
-from ..units import is_missing, ms, si
+from ..units import fixed, is_missing, ms, si
 
 
 def machine_line(machine: dict) -> str:
-    return (f"peak {machine['peak_macs_per_s'] / 1e9:.3g} GMAC/s, memory bandwidth "
-            f"{machine['mem_bytes_per_s'] / 1e9:.3g} GB/s, operator floor "
-            f"{1e6 * machine['op_floor_s']:.3g} µs ({machine['threads']} threads, "
+    return (f"peak {si(machine['peak_macs_per_s'])}MAC/s, memory bandwidth "
+            f"{si(machine['mem_bytes_per_s'])}B/s, operator floor "
+            f"{fixed(1e6 * machine['op_floor_s'])} µs ({machine['threads']} threads, "
             f"{machine['dtype']})")
 
 
@@ -83,8 +83,7 @@ def _table(report: Report, n: int, backward: bool) -> list[str]:
         order = [m for m in top_modules(report, n=n)["module"] if m in set(df["module"])]
         df = df.set_index("module").loc[order].reset_index()
     for _, r in df.head(n).iterrows():
-        eff = "n/a" if is_missing(r["efficiency"]) else f"{r['efficiency']:.2g}"
-        inten = "n/a" if is_missing(r["intensity"]) else f"{r['intensity']:.3g}"
+        eff, inten = fixed(r["efficiency"], 2), fixed(r["intensity"])
         out.append(f"| `{r['module'] or '(model itself)'}` | {r['type']} | {ms(r['self_ms'])} | "
                    f"{ms(r['attainable_ms'])} | {eff} | {r['bound']} | {si(r['macs'])} | "
                    f"{si(r['bytes_moved'])}B | {int(r['ops'])} | {inten} |")

@@ -7,16 +7,14 @@ and a point far above it at the same MACs is a choice whose cost the MACs do not
 """
 from __future__ import annotations
 
-import textwrap
-
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from .compare import Comparison
-from .units import unreliable
-from .plotkit import figure, palette, place_labels
-from .units import si
+from ..compare import Comparison
+from ..units import unreliable
+from .labels import place_labels
+from .toolkit import SITicks, figure, palette
 
 MANY = 24  # beyond this many points only the front, the bases and published models are labelled
 
@@ -48,25 +46,26 @@ def plot_pareto(df: pd.DataFrame, comp: Comparison, *, what: str, color_by: str,
     shaky = [m for m, f in zip(df["model"], df["latency_paired_reliable"]) if unreliable(f)]
     warn = (f"\n⚠ latency not reliable for {len(shaky)} point(s): the front may move (see table.md)"
             if timed and shaky else "")
-    head = textwrap.fill(f"{what[0].upper()}{what[1:]}: filled points are on the Pareto front "
-                         f"({front}, lower is better); ★ the base; COCO AP is the authors' reported "
-                         f"figure, not measured", 130 if timed else 90)
+    head = (f"{what[0].upper()}{what[1:]}: filled points are on the Pareto front ({front}, lower "
+            f"is better); ★ the base; COCO AP is the authors' reported figure at the input it was "
+            f"reported at, not measured")
     fig.suptitle(f"{head}\n{comp.title()}{warn}", fontsize=10)
-    for i, (ax, (ycol, _)) in enumerate(zip(axes, panels)):  # last: the layout must be final
-        place_labels(fig, ax, _labels(df[df[ycol].notna()], ycol, everything=i == 0))
+    # the input in each label where the colours do not say it
+    inputs = color_by != "input" and "input" in df and df["input"].nunique() > 1
+    place_labels(fig, {ax: _labels(df[df[ycol].notna()], ycol, inputs=inputs)
+                       for ax, (ycol, _) in zip(axes, panels)})  # last
     return fig
 
 
 def _scale(ax, which: str, values) -> bool:
     """A log scale where the values span more than 3x (a grid over inputs or widths), else linear
-    (a grid of small changes); tick labels with the digits that tell the ticks apart."""
-    from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
+    (a grid of small changes); tick labels with the digits that tell the ticks apart (SITicks:
+    params of 1.1862 M and 1.1864 M never both read 1.186 M)."""
+    from matplotlib.ticker import LogLocator, MaxNLocator, NullFormatter
 
     v = pd.to_numeric(values, errors="coerce")
     v = v[v > 0]
     wide = len(v) > 0 and v.max() / v.min() > 3
-    span = (v.max() / v.min()) if len(v) else 1.0
-    digits = 2 if wide else (3 if span > 1.2 else 4)
     getattr(ax, f"set_{which}scale")("log" if wide else "linear")
     axis = ax.xaxis if which == "x" else ax.yaxis
     if wide:
@@ -74,7 +73,7 @@ def _scale(ax, which: str, values) -> bool:
         axis.set_minor_formatter(NullFormatter())
     else:
         axis.set_major_locator(MaxNLocator(6))
-    axis.set_major_formatter(FuncFormatter(lambda x, _pos: si(x, digits) if x > 0 else ""))
+    axis.set_major_formatter(SITicks(log=wide))
     return wide
 
 
@@ -106,15 +105,19 @@ def _draw(ax, df, ycol, colors, color_by, front_by, legend: bool) -> None:
                     zorder=2, label="Pareto front" if legend and n == 0 else None)
 
 
-def _labels(df, ycol, everything: bool) -> list:
-    """(x, y, text, bold): every point when few (left panel), else the front, bases and published
-    models; bold where the authors reported an AP."""
+def _labels(df, ycol, inputs: bool) -> list:
+    """(x, y, text, bold), most important first: the bases, the published models (bold: the
+    authors reported an AP at this input), the front, then every other point when few (up to
+    MANY); with the input in the label where the colours do not tell it."""
     out = []
-    for _, r in df.iterrows():
+    order = df.assign(_rank=[0 if b else 1 if isinstance(a, str) else 2 if f else 3 for b, a, f
+                             in zip(df["is_base"], df["reported_ap"], df["front"])])
+    for _, r in order.sort_values("_rank", kind="stable").iterrows():
         ap = r["reported_ap"] if isinstance(r["reported_ap"], str) else None
-        if not ((everything and len(df) <= MANY) or r["front"] or r["is_base"] or ap):
+        if not (len(df) <= MANY or r["front"] or r["is_base"] or ap):
             continue
         text = f"{r['model']} (base)" if r["is_base"] else str(r["tag"])
+        text += f", {r['input']}" if inputs and not r["is_base"] else ""
         text += " ⚠" if ycol != "params" and unreliable(r["latency_paired_reliable"]) else ""
         out.append((r["macs"], r[ycol], text + (f"\n{ap}" if ap else ""), bool(ap)))
     return out

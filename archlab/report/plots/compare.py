@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.figure import Figure
 
-from .compare import Comparison
-from .units import unreliable
-from .plotkit import LAT_COLOR, MAC_COLOR, MEM_COLOR, PAR_COLOR, figure, log_axes, palette, place_labels
-from ..results import Report
+from ..compare import Comparison
+from ..units import unreliable
+from .labels import bar_labels, place_labels
+from .toolkit import LAT_COLOR, MAC_COLOR, MEM_COLOR, PAR_COLOR, figure, finish, log_axes, palette
+from ...results import Report
 
 def plot_deltas(comp: Comparison) -> Figure:
     """For each variant, the % change in params, MACs, latency and peak memory against its base.
@@ -22,18 +23,19 @@ def plot_deltas(comp: Comparison) -> Figure:
     bars = [("d_params_pct", "params", PAR_COLOR), ("d_macs_pct", "MACs [archlab]", MAC_COLOR),
             ("latency_pct", "latency, paired with base (bars: p10–p90 of the ratio)", LAT_COLOR),
             ("d_peak_bytes_pct", "peak memory", MEM_COLOR)]
-    fig = figure(11, 0.55 * max(len(df), 2) + 2.4)
+    fig = figure(11, 0.6 * max(len(df), 2) + 2.6)
     ax = fig.add_subplot()
     if df.empty:
         ax.text(0.5, 0.5, "no variant with a measured base", ha="center", va="center",
                 transform=ax.transAxes)
         ax.set_axis_off()
-        return fig
+        return finish(fig)
     key = "latency_pct" if df["latency_pct"].notna().any() else "d_macs_pct"
     order = df[key].sort_values(na_position="first").index
     df, err_lo, err_hi = df.loc[order], err_lo.loc[order], err_hi.loc[order]
     y = np.arange(len(df))
     h = 0.8 / len(bars)
+    values = []
     for i, (col, label, color) in enumerate(bars):
         vals = df[col].astype(float).to_numpy()
         pos = y + (len(bars) / 2 - i - 0.5) * h
@@ -42,16 +44,15 @@ def plot_deltas(comp: Comparison) -> Figure:
             xerr = np.nan_to_num(np.array([err_lo.to_numpy(), err_hi.to_numpy()])).clip(min=0)
         ax.barh(pos, np.nan_to_num(vals), h, color=color, label=label, xerr=xerr,
                 error_kw={"elinewidth": 0.8, "capsize": 2})
-        for p, v, flag in zip(pos, vals, _flags(df, col)):  # the value at the bar's end
-            txt = "n/a" if np.isnan(v) else f"{v:+.1f}%" + flag
-            ax.annotate(txt, (0 if np.isnan(v) else v, p), xytext=(3 if not v < 0 else -3, 0),
-                        textcoords="offset points", ha="left" if not v < 0 else "right",
-                        va="center", fontsize=6, color="#333333")
-    ax.margins(x=0.12)
+        ends = _ends(vals, xerr)
+        values += [(x, p, "n/a" if np.isnan(v) else f"{v:+.1f}%" + flag)
+                   for x, p, v, flag in zip(ends, pos, vals, _flags(df, col))]
+    ax.margins(x=0.05)
     spread = np.abs(df[[c for c, _, _ in bars]].astype(float).to_numpy())
     symlog = np.nanmax(spread, initial=0) > 300  # one huge change must not flatten the others
     if symlog:
         ax.set_xscale("symlog", linthresh=20)
+        ax.xaxis.set_major_formatter(lambda v, _: f"{v:,.0f}")  # -100, 1,000: not -10^2
     ax.axvline(0, color="black", lw=0.8)
     ax.set_yticks(y, [f"{m}\nvs {b}" for m, b in zip(df["model"], df["base"])], fontsize=8)
     ax.set_xlabel("change against the base, %  (negative = cheaper)"
@@ -66,7 +67,21 @@ def plot_deltas(comp: Comparison) -> Figure:
     what = comp.what()
     ax.set_title(f"{what[0].upper()}{what[1:]} (sorted by {by} change)\n{comp.title()}{warn}",
                  fontsize=10)
-    return fig
+    bar_labels(fig, ax, values)  # last: measured on the final layout
+    return finish(fig)
+
+
+def _ends(vals, xerr) -> list[float]:
+    """Where a bar's value label goes: past the bar and its error bar, away from 0 (0 for n/a)."""
+    out = []
+    for i, v in enumerate(vals):
+        if np.isnan(v):
+            out.append(0.0)
+        elif xerr is None:
+            out.append(v)
+        else:
+            out.append(min(v, v - xerr[0][i]) if v < 0 else max(v, v + xerr[1][i]))
+    return out
 
 
 def _flags(df, col) -> list[str]:
@@ -100,7 +115,7 @@ def plot_cost_scatter(comp: Comparison) -> Figure:
         ax.scatter(var["macs"], var[ycol], s=40, facecolors="white", edgecolors=colors[fam],
                    linewidths=1.5, zorder=3, label=f"{fam} variant" if len(var) else None)
     labels = []
-    for _, row in df.iterrows():
+    for _, row in df.sort_values("reference", ascending=False).iterrows():  # the bases first
         rep = comp.reports.get(row["model"])
         ap = reported_ap(rep) if rep is not None else None
         txt = row["model"] + (" ⚠" if ycol == "latency_ms" and unreliable(row["latency_reliable"])
@@ -120,21 +135,21 @@ def plot_cost_scatter(comp: Comparison) -> Figure:
     kind = "design-choice variants and their bases" if comp.is_of_variants() else "models"
     ax.set_title(f"Counted MACs against measured latency of {kind}; COCO AP is the authors' "
                  f"reported figure, not measured\n{comp.title()}{warn}", fontsize=10)
-    place_labels(fig, ax, labels)  # last: the layout must be final before text is measured
+    place_labels(fig, {ax: labels})  # last: the layout must be final before text is measured
     return fig
 
 
 def reported_ap(report: Report):
-    """(' @HxW' or '', AP) of the reported COCO AP at this report's input, else at any input."""
+    """('', AP) of the COCO AP the authors reported at this report's input, else None: an AP
+    belongs to the input it was measured at, never to the same model at another input. (The
+    first item, a suffix naming another input, is kept '' for the callers that print it.)"""
     rep = dict((k, v) for k, v in ((report.spec or {}).get("reported") or []))
     shape = report.input.get("shape") or []
-    if len(shape) == 3:
-        here = f"coco_ap_{shape[1]}x{shape[2]}"
-        if here in rep:
-            return "", rep[here]
-    for k, v in rep.items():
-        if k.startswith("coco_ap"):
-            return f" @{k[len('coco_ap_'):]}" if k != "coco_ap" else "", v
+    own = (report.spec or {}).get("input_size") or []
+    if len(shape) == 3 and f"coco_ap_{shape[1]}x{shape[2]}" in rep:
+        return "", rep[f"coco_ap_{shape[1]}x{shape[2]}"]
+    if "coco_ap" in rep and list(shape) == list(own):  # no input named: the model's own
+        return "", rep["coco_ap"]
     return None
 
 
@@ -151,7 +166,7 @@ def plot_module_deltas(comp: Comparison, top: int = 8) -> Figure:
         ax.text(0.5, 0.5, "no per-module paired deltas in this comparison", ha="center",
                 va="center", transform=ax.transAxes)
         ax.set_axis_off()
-        return fig
+        return finish(fig)
     labels, y = [], 0
     for model, md in deltas.items():
         groups = sorted(md.get("groups", []), key=lambda g: -abs(g["delta_ms"]))[:top]
@@ -172,7 +187,7 @@ def plot_module_deltas(comp: Comparison, top: int = 8) -> Figure:
     ax.grid(axis="x", alpha=0.3)
     ax.set_title("Which modules explain each variant's change (solid: explaining groups)\n"
                  f"{comp.title()}", fontsize=10)
-    return fig
+    return finish(fig)
 
 
 def _positions(deltas, top) -> list[float]:

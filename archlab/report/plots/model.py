@@ -1,4 +1,4 @@
-"""Plots of reports and comparisons (matplotlib Figures, no pyplot state, PNG on disk).
+"""The plots of one report.
 
 Per model: cost by stage, top modules by latency beside top modules by MACs, and MACs versus
 latency per module — because for these designs FLOPs do not predict speed (depthwise convs,
@@ -7,20 +7,15 @@ should show where.
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 from matplotlib.figure import Figure
 
-from .compare import Comparison
-from .plotkit import (LAT_COLOR, MAC_COLOR, figure, has_latency, latency_title, log_axes, palette,
-                      place_labels, setting_line, short)
-from .plots_compare import plot_cost_scatter, plot_deltas, plot_module_deltas, reported_ap  # noqa: F401 (one import place)
-from ..results import Report
-from .roofline.plots import has_roofline, plot_roofline, plot_roofline_comparison
-from .tables import (OVERHEAD_STAGE, end_to_end_ms, is_training, self_frame, stage_frame,
-                     top_modules)
-from .units import is_missing, ms, si
+from .labels import place_labels
+from .toolkit import (LAT_COLOR, MAC_COLOR, figure, finish, has_latency, latency_title, log_axes,
+                      palette, setting_line, shorts)
+from ...results import Report
+from ..tables import OVERHEAD_STAGE, end_to_end_ms, self_frame, stage_frame, top_modules
+from ..units import is_missing, ms, si
 
 def plot_stages(report: Report) -> Figure:
     """Share of params, MACs and end-to-end latency taken by each top-level module, side by side;
@@ -58,7 +53,7 @@ def plot_stages(report: Report) -> Figure:
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8, title="stage (top-level module)")
     note = latency_title(report) if has_latency(report) else "  (latency not measured)"
     ax.set_title(f"{report.model}: cost by stage\n{setting_line(report)}{note}", fontsize=10)
-    return fig
+    return finish(fig)
 
 
 def plot_top_modules(report: Report, n: int = 12) -> Figure:
@@ -80,7 +75,8 @@ def plot_top_modules(report: Report, n: int = 12) -> Figure:
         ax.barh(y + 0.2, lat, 0.4, color=LAT_COLOR,
                 label="latency share, % of end to end (self: own operators)")
         ax.barh(y - 0.2, mac, 0.4, color=MAC_COLOR, label="MACs share, % (self, archlab)")
-        names = [f"{short(m) or '(model itself)'}  [{t}]" for m, t in zip(df["module"], df["type"])]
+        names = [f"{m or '(model itself)'}  [{t}]"
+                 for m, t in zip(shorts(df["module"]), df["type"])]
         ax.set_yticks(y, names, fontsize=8)
         ax.set_xlabel("share of the model's total, %")
         ax.set_title(title, fontsize=10)
@@ -92,7 +88,7 @@ def plot_top_modules(report: Report, n: int = 12) -> Figure:
                  "self cost = a module's own operators, its children's excluded (a container that "
                  f"runs none costs nothing){latency_title(report) if has_latency(report) else ''}",
                  fontsize=9)
-    return fig
+    return finish(fig)
 
 
 def plot_macs_vs_latency(report: Report, max_types: int = 8) -> Figure:
@@ -104,7 +100,7 @@ def plot_macs_vs_latency(report: Report, max_types: int = 8) -> Figure:
         ax.text(0.5, 0.5, "latency not measured (--no-latency)", ha="center", va="center",
                 transform=ax.transAxes)
         ax.set_axis_off()
-        return fig
+        return finish(fig)
     df = df[df["leaf"] & df["latency_ms"].notna() & df["macs"].notna()]
     shown = df[(df["macs"] > 0) & (df["latency_ms"] > 0)]
     hidden = len(df) - len(shown)
@@ -137,14 +133,14 @@ def plot_macs_vs_latency(report: Report, max_types: int = 8) -> Figure:
                  f"than the model's operators on average\n{setting_line(report)}{extra}"
                  f"{latency_title(report)}", fontsize=9)
     top = shown.nlargest(5, "latency_ms")
-    place_labels(fig, ax, [(w["macs"], w["latency_ms"], short(w["module"], 56), False)
-                            for _, w in top.iterrows()])
+    place_labels(fig, {ax: [(x, y, name, False) for x, y, name in
+                            zip(top["macs"], top["latency_ms"], shorts(top["module"], 40))]})
     return fig
 
 
 def plot_drill(report: Report, root: str, depth: int = 1) -> Figure:
     """Inside one module (a stage, a block): each submodule's share of its MACs and latency."""
-    from .tables import module_frame
+    from ..tables import module_frame
 
     df = module_frame(report, depth, root=root)
     df = df[df["rel_depth"] == depth].iloc[::-1]
@@ -156,8 +152,8 @@ def plot_drill(report: Report, root: str, depth: int = 1) -> Figure:
     if has_latency(report):
         ax.barh(y + 0.2, df["latency_share_pct"].astype(float).fillna(0), 0.4, color=LAT_COLOR,
                 label="latency, % of the module (inclusive operator time)")
-    ax.set_yticks(y, [f"{short(m[len(root) + 1:] if root else m)}  [{t}]"
-                      for m, t in zip(df["module"], df["type"])], fontsize=8)
+    inside = [m[len(root) + 1:] if root else m for m in df["module"]]
+    ax.set_yticks(y, [f"{m}  [{t}]" for m, t in zip(shorts(inside), df["type"])], fontsize=8)
     ax.set_xlabel("share of the module's total, %")
     ax.grid(axis="x", alpha=0.3)
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=2, fontsize=8, frameon=False)
@@ -166,50 +162,4 @@ def plot_drill(report: Report, root: str, depth: int = 1) -> Figure:
                  + (f", {ms(top.latency_ms)} ms" if not is_missing(top.latency_ms) else "")
                  + f"\n{setting_line(report)}"
                  + (latency_title(report) if has_latency(report) else ""), fontsize=10)
-    return fig
-
-
-# ---------------------------------------------------------------- files
-
-MODEL_PLOTS = {"stages.png": plot_stages, "top_modules.png": plot_top_modules,
-               "macs_vs_latency.png": plot_macs_vs_latency}
-COMPARISON_PLOTS = {"deltas.png": plot_deltas, "cost_scatter.png": plot_cost_scatter}
-
-
-def save(fig: Figure, path: Path, dpi: int = 110) -> Path:
-    fig.savefig(path, dpi=dpi)
-    return path
-
-
-def save_model_plots(report: Report, out_dir: str | Path) -> dict[str, Path]:
-    """Write the per-model plots that apply (no latency plot when latency was not measured, a
-    runtime plot when deploy runtimes were)."""
-    from .plots_runtimes import plot_runtimes
-
-    out = Path(out_dir)
-    paths = {}
-    for fname, make in MODEL_PLOTS.items():
-        if fname == "macs_vs_latency.png" and not has_latency(report):
-            continue
-        paths[fname] = save(make(report), out / fname)
-    if has_roofline(report):  # a report made before the roofline has none to draw
-        paths["roofline.png"] = save(plot_roofline(report), out / "roofline.png")
-    if report.runtimes:
-        paths["runtimes.png"] = save(plot_runtimes(report), out / "runtimes.png")
-    if is_training(report):
-        from .plots_training import plot_training
-
-        paths["training.png"] = save(plot_training(report), out / "training.png")
-    return paths
-
-
-def save_comparison_plots(comp: Comparison, out_dir: str | Path) -> dict[str, Path]:
-    from .plots_runtimes import plot_runtime_deltas
-
-    out = Path(out_dir)
-    paths = {fname: save(make(comp), out / fname) for fname, make in COMPARISON_PLOTS.items()}
-    if comp.paired_runtimes:
-        paths["runtime_deltas.png"] = save(plot_runtime_deltas(comp), out / "runtime_deltas.png")
-    if any(has_roofline(r) for r in comp.reports.values()):
-        paths["roofline.png"] = save(plot_roofline_comparison(comp), out / "roofline.png")
-    return paths
+    return finish(fig)

@@ -13,7 +13,8 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from ...results import Report
-from ..plotkit import figure, log_axes, palette, place_labels, setting_line, short
+from .labels import place_labels
+from .toolkit import figure, finish, log_axes, palette, setting_line, shorts
 from ..tables import children
 from ..units import is_missing
 
@@ -70,6 +71,7 @@ def plot_roofline(report: Report) -> Figure:
     fig = figure(13, 5.6 * len(passes) + 1.2)
     machine = report.env.get("machine") or {}
     axes = fig.subplots(len(passes), 2, squeeze=False)
+    labels = {}
     for (left, right), back in zip(axes, passes):
         leaves = _leaves(report, back) if machine else []
         if not leaves:
@@ -111,11 +113,13 @@ def plot_roofline(report: Report) -> Figure:
                        "only on the right)", fontsize=9)
         right.set_title(f"{what}leaves above the operator floor; size = time", fontsize=9)
         top = sorted(rated, key=lambda lf: -lf[4])[:4]
-        place_labels(fig, left, [(m / b, m / (t / 1e3), short(n, 40), False)
-                                 for n, m, b, _, t, *_ in top])
+        names = shorts([lf[0] for lf in top], 40)
+        labels[left] = [(m / b, m / (t / 1e3), name, False)
+                        for name, (_, m, b, _, t, *_) in zip(names, top)]
     _legend(fig, axes)
     fig.suptitle(f"{report.model}: roofline per module, against the machine's measured ceilings\n"
                  f"{setting_line(report)}", fontsize=10)
+    place_labels(fig, labels)  # last: on the final layout
     return fig
 
 
@@ -147,7 +151,7 @@ def plot_roofline_comparison(comp) -> Figure:
             ax.text(0.5, 0.5, "no timed report with a roofline", ha="center", va="center",
                     transform=ax.transAxes)
             ax.set_axis_off()
-        return fig
+        return finish(fig)
     machine = next(iter(reps.values())).env["machine"]
     pts = {}
     for n, r in reps.items():
@@ -181,9 +185,9 @@ def plot_roofline_comparison(comp) -> Figure:
     left.legend(*zip(*roofs), fontsize=7, loc="lower right")
     fig.legend(handles, labels, loc="outside right upper", fontsize=7, title="arrow: base → variant",
                title_fontsize=7)
-    place_labels(fig, right, [(pts[n][2], pts[n][3], n, True) for n in bases])
     fig.suptitle(f"Roofline of each design choice against its base (ceilings of "
                  f"{machine['threads']} threads, {machine['dtype']})\n{comp.title()}", fontsize=10)
+    place_labels(fig, {right: [(pts[n][2], pts[n][3], n, True) for n in bases]})
     return fig
 
 
