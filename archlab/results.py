@@ -100,6 +100,7 @@ class ModuleStat:
 
 _ROW_FIELDS = tuple(f.name for f in fields(ModuleStat))
 
+
 @dataclass
 class Report:
     """A profile of one model at one input, batch and device.

@@ -185,9 +185,9 @@ def profile_module(module: nn.Module, input_size=None, *, example_inputs=None,
             if count and run.forward_ok:
                 say("counting", 0, len(table))
                 result["count"] = count_pass(module, x, table, run, memory, say, conventions)
-            if count and run.forward_ok:
-                result.update(external_counts(module, x, table, run, say, conventions,
-                                              result["count"]))
+                if run.forward_ok:  # fvcore and thop from the pass, or the tools themselves
+                    result.update(external_counts(module, x, table, run, say, conventions,
+                                                  result["count"]))
             if latency and run.forward_ok:
                 result["timing"] = time_latency(module, x, table, run, say, budget=budget,
                                                 per_module=per_module, graph=cuda_graph)

@@ -95,7 +95,7 @@ def external_counts(module, x, table, run, say, conventions, rec) -> dict:
 def _from_pass(name, rec, table):
     if name == "fvcore":
         return rec.fvcore.counts(table) if rec.fvcore.doubt is None else None
-    return external.thop_counts(table, rec.thop.totals())
+    return external.thop_counts(table, rec.thop)
 
 
 def time_latency(module, x, table, run, say, *, budget: Budget, per_module, graph) -> dict:

@@ -62,12 +62,13 @@ class Builds:
     def __init__(self, keep_bytes: int = 2 ** 30):
         self.models: dict = {}
         self.uses: dict = {}
+        self.kept: dict = {}  # key -> weight bytes of the models planning kept
         self.keep_bytes = keep_bytes
 
     def keep(self, job: Job, model: nn.Module) -> None:
-        held = sum(_weight_bytes(m) for m in self.models.values())
-        if held + _weight_bytes(model) <= self.keep_bytes:
-            self.models.setdefault(self.key(job), model)
+        k, size = self.key(job), _weight_bytes(model)
+        if k not in self.models and sum(self.kept.values()) + size <= self.keep_bytes:
+            self.models[k], self.kept[k] = model, size
 
     @staticmethod
     def key(job: Job):
@@ -94,6 +95,7 @@ class Builds:
         job.model = None
         if self.uses[k] <= 0:
             self.models.pop(k, None)
+            self.kept.pop(k, None)
 
 
 def parse_input(text: str | None, default) -> tuple[int, ...]:

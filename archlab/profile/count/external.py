@@ -27,6 +27,7 @@ from .fvcore_rules import CATEGORY as _FVCORE_CATEGORY
 from .module_rules import module_category
 from .thop_rules import ThopCalls
 
+
 @contextmanager
 def _quiet():
     """The tools log and print: keep the profile's output clean."""
@@ -93,14 +94,15 @@ def run_thop(model: nn.Module, inputs, table: ModuleTable) -> Counts:
         from thop import profile as thop_profile
 
         total, _, tree = thop_profile(clone, inputs=args, verbose=False, ret_layer_info=True)
-    return _thop_counts(table, total, tree)
+    return _thop_counts(table, total, tree, ThopCalls.rules_of(table))
 
 
-def thop_counts(table: ModuleTable, total_ops: dict) -> Counts:
-    """thop's numbers from its rules' totals per module (thop_rules.ThopCalls.totals), summed down
-    the tree as thop.profile's dfs_count sums them: a module with a rule stands for its subtree
-    (containers excepted), every other module is its children's sum."""
-    ruled = {m for m, rule in zip(table.modules, ThopCalls.rules_of(table)) if rule is not None}
+def thop_counts(table: ModuleTable, calls: ThopCalls) -> Counts:
+    """thop's numbers from its rules run on the counting pass's calls (thop_rules.ThopCalls),
+    summed down the tree as thop.profile's dfs_count sums them: a module with a rule stands for its
+    subtree (containers excepted), every other module is its children's sum."""
+    total_ops = calls.totals()
+    ruled = {m for m, rule in zip(table.modules, calls.rules) if rule is not None}
 
     def dfs(module):
         own = total_ops.get(module)
@@ -114,11 +116,12 @@ def thop_counts(table: ModuleTable, total_ops: dict) -> Counts:
             tree[name] = (ops, 0, sub)
             total += ops
         return total, tree
-    return _thop_counts(table, *dfs(table.modules[0]))
+    return _thop_counts(table, *dfs(table.modules[0]), calls.rules)
 
 
-def _thop_counts(table: ModuleTable, total: float, tree: dict) -> Counts:
-    """{name: (ops, params, subtree)} as thop.profile(ret_layer_info=True) returns it -> Counts."""
+def _thop_counts(table: ModuleTable, total: float, tree: dict, rules: list) -> Counts:
+    """{name: (ops, params, subtree)} as thop.profile(ret_layer_info=True) returns it, and thop's
+    rule per module (None: it has none) -> Counts."""
     flat: dict[str, float] = {"": float(total)}
     children: dict[str, float] = {}
 
@@ -137,7 +140,6 @@ def _thop_counts(table: ModuleTable, total: float, tree: dict) -> Counts:
             cat = module_category(table.modules[i])
             cats[(i, cat)] = cats.get((i, cat), 0) + own
             sources[(cat, table.types[i])] = sources.get((cat, table.types[i]), 0) + own
-    rules = ThopCalls.rules_of(table)
 
     # leaf modules thop has no rule for count 0 without a word (Sigmoid, custom convs): list them
     blind: dict[str, int] = {}

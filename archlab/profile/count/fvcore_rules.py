@@ -93,7 +93,7 @@ class FvcoreTally:
         self.by_op = [None] * (n + 1)  # dict op -> count, made on first use
         self.skipped: dict[str, int] = {}
         self.doubt: str | None = None
-        self._rules: dict = {}  # op overload -> (kind, handle, args) or None
+        self._rules: dict = {}  # op overload -> (trace kind, fvcore's handle or None, inputs)
 
     def _rule(self, func):
         name = func._schema.name

@@ -23,6 +23,7 @@ import torch
 
 from ...common import cache_dir, write_atomic
 from ..core.env import _cpu_name
+from ..timing.reliability import usable_cores
 
 METHOD = 2  # bump when the measurement changes: cached ceilings of another method are not reused
 _MEMO: dict[str, dict] = {}
@@ -36,8 +37,8 @@ def fingerprint(device: torch.device, threads: int, dtype: torch.dtype) -> dict:
     cuda = device.type == "cuda"
     return {"device": device.type,
             "name": torch.cuda.get_device_name(device) if cuda else _cpu_name(),
-            "cores": _cores(),
-            "threads": int(threads), "dtype": str(dtype).replace("torch.", ""),
+            "cores": usable_cores(),
+            "threads": int(threads), "dtype": fp_name(dtype),
             "torch": torch.__version__, "method": METHOD}
 
 
@@ -92,8 +93,8 @@ def measure(device: torch.device, threads: int, dtype: torch.dtype) -> dict:
     del src, dst
     floor, calls = _floor(device)
     kind = "CUDA events" if cuda else "perf_counter"
-    busy = "" if cuda or load is None or load <= _cores() else (
-        f"; measured under load (load average {load:.1f} on {_cores()} cores): not cached")
+    busy = "" if cuda or load is None or load <= usable_cores() else (
+        f"; measured under load (load average {load:.1f} on {usable_cores()} cores): not cached")
     how = (f"{kind}, best of repeated runs after a warm-up: peak = the better of {sizes[0]}^3 and "
            f"{sizes[1]}^3 {fp_name(dtype)} torch.mm products (here {n}^3) at {threads} threads; "
            f"bandwidth = a copy of "
@@ -175,10 +176,3 @@ def _floor(device: torch.device, calls: int = 1000, tries: int = 5) -> tuple[flo
                 add(a, b)
             best = min(best, (time.perf_counter() - t0) / calls)
     return best, calls
-
-
-def _cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1

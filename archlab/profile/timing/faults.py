@@ -65,10 +65,6 @@ def count_faults(fn: Callable[[], object], table: ModuleTable, passes: int = 3) 
     return [float(sorted(col)[len(col) // 2]) for col in zip(*seen)]
 
 
-def total_faults(per_module) -> float:
-    return float(sum(per_module or ()))
-
-
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's malloc.h
 _DEFAULT = 128 * 1024  # glibc's default for both
 KEEP = {"mmap_threshold": 32 * 2**20, "trim_threshold": 2**30}  # mallopt takes a C int

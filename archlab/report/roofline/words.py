@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ...results import Report, roofline_terms
+from ...results import BOUNDS, Report, roofline_terms
 from ..tables import children, top_modules
 from ..units import fixed, is_missing, ms, si
 
@@ -115,7 +115,7 @@ def design_sentences(comp) -> list[str]:
         if tv is None or tb is None:
             out.append(f"- **{name}** vs {base}: no roofline (a report without one).")
             continue
-        moved = max(("compute", "memory", "overhead"),
+        moved = max(BOUNDS,
                     key=lambda k: abs(tv[f"{k}_ms"] - tb[f"{k}_ms"]))
         dterm = tv[f"{moved}_ms"] - tb[f"{moved}_ms"]
         driver = (f"the {moved} term changing most ({dterm * 1e3:+.0f} µs of attainable)" if dterm
